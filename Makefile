@@ -1,0 +1,36 @@
+# Set-up and entry points for a fresh machine: `make run` and `make test` (see README).
+export KEDRO_DISABLE_TELEMETRY := 1
+export PIP_PROGRESS_BAR := off
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test lint viz mlflow-ui benchmark
+
+# Re-installs only when the dependencies change.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+viz: install
+	$(BIN)/kedro viz run --no-browser
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+benchmark: install
+	$(BIN)/python benchmarks/run_all.py

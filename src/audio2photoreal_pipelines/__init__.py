@@ -1,0 +1,1 @@
+"""audio2photoreal-pipelines."""
