@@ -1,0 +1,39 @@
+"""NpzDataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kedro.io import DatasetError
+
+from audio2photoreal_pipelines.datasets import NpzDataset
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_round_trip_keeps_every_array(tmp_path, compressed):
+    data = {"scene01": np.array([True, False, True]), "scene02": np.ones((4, 6), np.float32)}
+    dataset = NpzDataset(filepath=str(tmp_path / "m.npz"), save_args={"compressed": compressed})
+
+    dataset.save(data)
+    loaded = dataset.load()
+
+    assert set(loaded) == set(data)
+    for key, value in data.items():
+        assert loaded[key].dtype == value.dtype
+        np.testing.assert_array_equal(loaded[key], value)
+
+
+def test_compression_shrinks_redundant_data(tmp_path):
+    data = {"zeros": np.zeros(100_000, np.float32)}
+    plain = NpzDataset(filepath=str(tmp_path / "plain.npz"))
+    packed = NpzDataset(filepath=str(tmp_path / "packed.npz"), save_args={"compressed": True})
+
+    plain.save(data)
+    packed.save(data)
+
+    assert (tmp_path / "packed.npz").stat().st_size < (tmp_path / "plain.npz").stat().st_size / 10
+
+
+def test_non_dict_data_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="dict with string keys"):
+        NpzDataset(filepath=str(tmp_path / "m.npz")).save([np.ones(2)])
