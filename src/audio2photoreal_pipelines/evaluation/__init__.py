@@ -1,0 +1,1 @@
+"""Metrics, baselines, plots and the report for trained models (numpy, scipy, matplotlib)."""
