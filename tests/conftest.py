@@ -22,6 +22,36 @@ TINY_PERSON = {
 }
 
 
+def nested_params(dotted: dict) -> dict:
+    """``{"a.b": 1}`` as ``{"a": {"b": 1}}``, the form ``--params a.b=1`` gives a session."""
+    out: dict = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def run_session(project: Path, pipelines: list[str], **dotted_params) -> dict:
+    """Run ``pipelines`` in ``project`` as ``kedro run --pipelines ... --params ...`` would."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    params = nested_params({**TINY_PERSON, **dotted_params})
+    try:
+        with KedroSession.create(project_path=project, runtime_params=params) as session:
+            return session.run(pipeline_names=pipelines)
+    finally:
+        # kedro-mlflow re-enters its run in each node's thread, so one run can outlive the
+        # session; a second session in the same process would otherwise log into it.
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
 @pytest.fixture
 def upstream_stats_dir() -> Path:
     """The real upstream data_stats.pth files, or a skip where they are absent (a fresh clone)."""
@@ -42,6 +72,8 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    # Kedro wants a source folder; the package itself is imported from the installed project.
+    (root / "src").mkdir()
     for layer in sorted(p.name for p in (PROJECT_ROOT / "data").iterdir() if p.is_dir()):
         (root / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(root)

@@ -1,0 +1,120 @@
+"""Nodes of the ``ingest`` pipeline: acquire, validate, mask, split, stats, test chunks, features."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from audio2photoreal_pipelines.data.acquire import (
+    DatasetParams,
+    acquire_person,
+    read_synthetic_truth,
+)
+from audio2photoreal_pipelines.data.normalise import audio_mean_std, normalise
+from audio2photoreal_pipelines.data.scenes import (
+    Scene,
+    SceneValidationError,
+    discover_scenes,
+    face_valid_mask,
+    validate_scene,
+)
+from audio2photoreal_pipelines.data.splits import chunk_test_scenes, split_scenes
+from audio2photoreal_pipelines.data.stats import compute_data_stats, summarise_stats
+from audio2photoreal_pipelines.data.synthetic import SyntheticConfig
+from audio2photoreal_pipelines.models.audio import LogMelFeatures
+
+logger = logging.getLogger(__name__)
+
+
+def acquire_scenes(
+    dataset: dict, synthetic: dict
+) -> tuple[dict[str, Scene], dict[str, dict[str, np.ndarray]]]:
+    """Generate, download or locate the person; return its scenes and any synthetic truth."""
+    params = DatasetParams(**dataset)
+    person_dir = acquire_person(params, SyntheticConfig(person=params.person, **synthetic))
+    scenes = discover_scenes(person_dir)
+    return scenes, read_synthetic_truth(person_dir, list(scenes))
+
+
+def validate_scenes(raw_scenes: dict[str, Scene]) -> tuple[dict[str, Scene], dict]:
+    """Check every scene; fail with one error listing each bad file and its problem."""
+    problems = []
+    for scene in raw_scenes.values():
+        try:
+            validate_scene(scene)
+        except SceneValidationError as err:
+            problems.append(str(err))
+    if problems:
+        raise SceneValidationError(
+            f"{len(problems)} invalid scene file(s):\n" + "\n".join(f"  {p}" for p in problems)
+        )
+    report = {
+        name: {"frames": scene.num_frames, "seconds": scene.num_frames / 30.0}
+        for name, scene in raw_scenes.items()
+    }
+    return raw_scenes, report
+
+
+def build_face_masks(scenes: dict[str, Scene]) -> dict[str, np.ndarray]:
+    """Per-frame face-present mask for every scene, (T,) bool."""
+    return {name: face_valid_mask(scene) for name, scene in scenes.items()}
+
+
+def drop_faceless_scenes(
+    scenes: dict[str, Scene], face_masks: dict[str, np.ndarray]
+) -> dict[str, Scene]:
+    """Drop scenes whose face is missing in every frame, as upstream does."""
+    kept = {}
+    for name, scene in scenes.items():
+        if face_masks[name].any():
+            kept[name] = scene
+        else:
+            logger.warning("Dropping %s: its face is missing in every frame (upstream rule)", name)
+    if not kept:
+        raise ValueError("Every scene has its face missing in every frame: nothing to train on")
+    return kept
+
+
+def split(scenes: dict[str, Scene], split_params: dict) -> dict[str, list[str]]:
+    """Train / val / test scene names by upstream's rule (the last scenes are held out)."""
+    splits = split_scenes(list(scenes), **split_params)
+    logger.info("Split: %s", {k: len(v) for k, v in splits.items()})
+    return splits
+
+
+def compute_stats(
+    scenes: dict[str, Scene], face_masks: dict[str, np.ndarray], splits: dict[str, list[str]]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Normalisation stats on the train split, in upstream's format, and a readable summary."""
+    stats = compute_data_stats(scenes, face_masks, splits["train"])
+    return stats, summarise_stats(stats, splits=splits)
+
+
+def make_test_chunks(
+    scenes: dict[str, Scene], splits: dict[str, list[str]], chunk_params: dict
+) -> list[dict]:
+    """Non-overlapping, seeded-shuffled chunks of the test scenes."""
+    lengths = {name: scene.num_frames for name, scene in scenes.items()}
+    chunks = chunk_test_scenes(lengths, splits["test"], **chunk_params)
+    if not chunks:
+        raise ValueError(
+            f"No test chunk of {chunk_params.get('chunk_frames')} frames fits in the test scenes "
+            f"{splits['test']}"
+        )
+    return chunks
+
+
+def compute_audio_features(
+    scenes: dict[str, Scene], data_stats: dict[str, np.ndarray], feature_params: dict
+) -> dict[str, np.ndarray]:
+    """Log-mel features of each scene's normalised audio, computed once: (Ta, 2 * n_mels)."""
+    features = LogMelFeatures(**feature_params)
+    mean, std = audio_mean_std(data_stats)
+    out = {}
+    with torch.inference_mode():
+        for name, scene in scenes.items():
+            audio = normalise(scene.read_audio(0, scene.num_frames), mean, std)
+            out[name] = features(torch.from_numpy(audio)[None]).squeeze(0).numpy()
+    return out
