@@ -1,0 +1,334 @@
+"""Audio front ends: log-mel features, the learned audio encoder and the vq-wav2vec extractor.
+
+- `LogMelFeatures` (non-learned, the default): waveform (B, N, 2) at 48 kHz -> (B, Ta, 2·n_mels)
+  at 100 Hz.
+- `VqWav2VecFeatures` (frozen, optional): upstream's vq-wav2vec convolutional feature extractor
+  (upstream.md §2.4), loaded from a fairseq checkpoint without fairseq by `load_vq_wav2vec`.
+- `AudioEncoder` (learned): features (B, Ta, C) -> tokens (B, T, D) at the motion frame rate, so
+  rotary positions of audio memory and motion mean the same time (findings.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import pickle
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchaudio
+from einops import rearrange
+from torch import Tensor, nn
+
+WAVEFORM_RATE = 48_000
+FEATURE_SAMPLE_RATE = 16_000
+HOP_LENGTH = 160  # 10 ms at 16 kHz: features at 100 Hz
+N_FFT = 400
+LOG_OFFSET = 1e-5
+# fairseq's vq-wav2vec feature extractor: (channels, kernel, stride) per conv layer.
+VQ_WAV2VEC_CONV_LAYERS = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
+_MAX_STUBBED_GLOBALS = 64
+
+
+class LogMelFeatures(nn.Module):
+    """Non-learned log-mel features: (B, N, C) waveform -> (B, Ta, C·n_mels), channel-major."""
+
+    def __init__(self, *, n_mels: int = 40, sample_rate: int = WAVEFORM_RATE) -> None:
+        super().__init__()
+        self.n_mels = n_mels
+        self.sample_rate = sample_rate
+        self.resample = torchaudio.transforms.Resample(sample_rate, FEATURE_SAMPLE_RATE)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=FEATURE_SAMPLE_RATE,
+            n_fft=N_FFT,
+            hop_length=HOP_LENGTH,
+            n_mels=n_mels,
+            center=True,
+        )
+
+    def num_frames(self, num_samples: int) -> int:
+        """Feature frames Ta for N samples: ceil(N·16k/rate) // 160 + 1 (N // 480 + 1 at 48 kHz
+        whenever N % 480 is not 478 or 479, e.g. for any whole number of 1600-sample frames)."""
+        resampled = math.ceil(num_samples * FEATURE_SAMPLE_RATE / self.sample_rate)
+        return resampled // HOP_LENGTH + 1
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """(B, N, C) normalised waveform -> (B, Ta, C·n_mels) log-mel, channel 0's bins first."""
+        batch, num_samples, channels = waveform.shape
+        # Reflect padding (center=True) needs more than n_fft / 2 samples at 16 kHz.
+        if math.ceil(num_samples * FEATURE_SAMPLE_RATE / self.sample_rate) <= N_FFT // 2:
+            raise ValueError(
+                f"waveform of {num_samples} samples at {self.sample_rate} Hz is too short for "
+                f"log-mel features (needs more than {N_FFT // 2} samples at 16 kHz)"
+            )
+        mono = rearrange(waveform, "b n c -> (b c) n")
+        mel = self.mel(self.resample(mono))  # (B·C, n_mels, Ta)
+        return rearrange(torch.log(mel + LOG_OFFSET), "(b c) m t -> b t (c m)", b=batch)
+
+
+def feature_mask(frame_mask: Tensor, num_features: int) -> Tensor:
+    """Motion-rate validity (B, T) -> feature-rate validity (B, Ta) by nearest-neighbour lookup."""
+    resized = F.interpolate(frame_mask[:, None].float(), size=num_features, mode="nearest")
+    return resized[:, 0] > 0.5
+
+
+class AudioEncoder(nn.Module):
+    """Learned audio encoder: features (B, Ta, C) -> (B, T, out_dim) at the motion frame rate.
+
+    Input projection (LayerNorm + Linear, optional), Conv1d layers (each followed by the
+    activation and dropout), an optional 1x1 conv, adaptive average pooling to T frames, and a
+    Linear to out_dim. With `input_proj=False, hidden_dim=1024, num_layers=12, kernel_size=3,
+    dilations=(1, 2, 3), activation="leaky_relu", dropout=0.2, padding="valid",
+    pointwise_out=True` the layer shapes are upstream's guide `pre_audio` stack (upstream.md §3(d)).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        hidden_dim: int | None = None,
+        num_layers: int = 3,
+        kernel_size: int = 5,
+        dilations: Sequence[int] = (1,),
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        padding: str = "same",
+        input_proj: bool = True,
+        pointwise_out: bool = False,
+    ) -> None:
+        super().__init__()
+        hidden_dim = hidden_dim or out_dim
+        if activation not in ("gelu", "leaky_relu"):
+            raise ValueError(f"activation must be 'gelu' or 'leaky_relu', got {activation!r}")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+        if not input_proj and in_dim != hidden_dim:
+            raise ValueError(
+                f"input_proj=False needs in_dim == hidden_dim ({in_dim} != {hidden_dim})"
+            )
+        self.input_proj = (
+            nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden_dim))
+            if input_proj
+            else nn.Identity()
+        )
+        dilations = [dilations[i % len(dilations)] for i in range(num_layers)]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(hidden_dim, hidden_dim, kernel_size, dilation=d, padding=padding)
+            for d in dilations
+        )
+        self.shrink = 0 if padding == "same" else sum(d * (kernel_size - 1) for d in dilations)
+        self.act = nn.GELU() if activation == "gelu" else nn.LeakyReLU(0.2)
+        self.dropout = nn.Dropout(dropout)
+        self.pointwise = nn.Conv1d(hidden_dim, hidden_dim, 1) if pointwise_out else nn.Identity()
+        self.out = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, features: Tensor, num_frames: int, mask: Tensor | None = None) -> Tensor:
+        """features (B, Ta, C) -> (B, num_frames, out_dim); mask (B, num_frames) True = valid."""
+        if features.shape[1] <= self.shrink:
+            raise ValueError(
+                f"{features.shape[1]} audio feature frames are too few for unpadded convolutions "
+                f"that drop {self.shrink} frames"
+            )
+        h = rearrange(self.input_proj(features), "b t c -> b c t")
+        fmask = None
+        if mask is not None:
+            # Zero padded frames so they look like the convolutions' own zero padding.
+            fmask = rearrange(feature_mask(mask, features.shape[1]), "b t -> b 1 t")
+            h = h * fmask
+        for conv in self.convs:
+            h = self.dropout(self.act(conv(h)))
+            if fmask is not None and h.shape[-1] == fmask.shape[-1]:
+                h = h * fmask
+        h = F.adaptive_avg_pool1d(self.pointwise(h), num_frames)
+        out = self.out(rearrange(h, "b c t -> b t c"))
+        return out if mask is None else out * mask[..., None]
+
+
+class _Fp32GroupNorm(nn.GroupNorm):
+    """GroupNorm computed in float32 (fairseq's Fp32GroupNorm), output in the input dtype."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).type_as(x)
+
+
+class VqWav2VecFeatures(nn.Module):
+    """Frozen vq-wav2vec conv feature extractor: (B, N, C) waveform -> (B, Ta, C·512).
+
+    Only fairseq's `feature_extractor` (no quantiser, no aggregator), as upstream uses it: each
+    block is Conv1d (no bias) -> Dropout -> Fp32GroupNorm(1 group) -> activation, then optional
+    skip connections and log compression log(|x| + 1). Channels are processed separately and
+    concatenated channel-major: [self 512 | partner 512]. Always in eval mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        conv_layers: Sequence[tuple[int, int, int]] = VQ_WAV2VEC_CONV_LAYERS,
+        log_compression: bool = True,
+        skip_connections: bool = False,
+        residual_scale: float = 0.5,
+        affine_group_norm: bool = True,
+        activation: str = "relu",
+        sample_rate: int = WAVEFORM_RATE,
+    ) -> None:
+        super().__init__()
+        if activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        self.log_compression = log_compression
+        self.skip_connections = skip_connections
+        self.residual_scale = math.sqrt(residual_scale)  # fairseq scales residuals by sqrt(value)
+        self.resample = (
+            torchaudio.transforms.Resample(sample_rate, FEATURE_SAMPLE_RATE)
+            if sample_rate != FEATURE_SAMPLE_RATE
+            else nn.Identity()
+        )
+        blocks, in_dim = [], 1
+        for dim, kernel, stride in conv_layers:
+            # Module indices 0 (conv) and 2 (norm) match fairseq's state-dict keys.
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv1d(in_dim, dim, kernel, stride=stride, bias=False),
+                    nn.Dropout(0.0),
+                    _Fp32GroupNorm(1, dim, affine=affine_group_norm),
+                    nn.ReLU() if activation == "relu" else nn.GELU(),
+                )
+            )
+            in_dim = dim
+        self.conv_layers = nn.ModuleList(blocks)
+        self.feature_dim = in_dim
+        self.receptive_field, self.hop = _receptive_field(conv_layers)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> VqWav2VecFeatures:
+        """Stay in eval mode: the extractor is frozen."""
+        return super().train(False)
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """(B, N, C) waveform -> (B, Ta, C·feature_dim), Ta = (N16k − field) // hop + 1."""
+        batch = waveform.shape[0]
+        x = self.resample(rearrange(waveform, "b n c -> (b c) n"))
+        if x.shape[-1] < self.receptive_field:
+            raise ValueError(
+                f"{x.shape[-1]} samples at 16 kHz are shorter than the vq-wav2vec receptive field "
+                f"of {self.receptive_field}"
+            )
+        x = x[:, None]
+        for block in self.conv_layers:
+            residual = x
+            x = block(x)
+            if self.skip_connections and x.shape[1] == residual.shape[1]:
+                residual = residual[..., :: residual.shape[2] // x.shape[2]][..., : x.shape[2]]
+                x = (x + residual) * self.residual_scale
+        if self.log_compression:
+            x = torch.log(x.abs() + 1)
+        return rearrange(x, "(b c) d t -> b t (c d)", b=batch)
+
+
+def _receptive_field(conv_layers: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
+    """Receptive field and hop, in input samples, of a stack of (dim, kernel, stride) convs."""
+    field, hop = 1, 1
+    for _, kernel, stride in conv_layers:
+        field += (kernel - 1) * hop
+        hop *= stride
+    return field, hop
+
+
+class _Inert:
+    """Stand-in for pickled objects we never read (e.g. fairseq meters): stores and runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _safe_load(path: Path) -> dict:
+    """torch.load(weights_only=True) with argparse.Namespace allowed (fairseq's 'args').
+
+    Any other global the file names (e.g. fairseq meters in 'extra_state', which we never read)
+    is mapped to an inert stub, one at a time as the restricted unpickler reports it; no foreign
+    code runs. Works for both the zip and the legacy (pre-1.6) torch.save formats.
+    """
+    allowed: list = [argparse.Namespace]
+    for _ in range(_MAX_STUBBED_GLOBALS):
+        try:
+            with torch.serialization.safe_globals(allowed):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            break
+        except pickle.UnpicklingError as error:
+            match = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
+            if match is None:
+                raise ValueError(f"{path}: cannot be loaded with weights_only=True") from None
+            allowed.append((_Inert, match.group(1)))
+        except (OSError, RuntimeError, EOFError) as error:
+            raise ValueError(f"{path}: cannot read the checkpoint ({error})") from None
+    else:
+        raise ValueError(f"{path}: names more than {_MAX_STUBBED_GLOBALS} unknown pickled classes")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
+    return state
+
+
+def _model_args(state: dict, path: Path) -> dict:
+    """The model settings of a fairseq checkpoint: 'args' (Namespace) or 'cfg'['model']."""
+    if isinstance(state.get("args"), argparse.Namespace):
+        return vars(state["args"])
+    cfg = state.get("cfg")
+    if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict | argparse.Namespace):
+        model = cfg["model"]
+        return vars(model) if isinstance(model, argparse.Namespace) else dict(model)
+    if state.get("args") is None and cfg is None:
+        return {}
+    raise ValueError(f"{path}: unreadable 'args'/'cfg' in the checkpoint")
+
+
+def load_vq_wav2vec(path: str | Path, *, sample_rate: int = WAVEFORM_RATE) -> VqWav2VecFeatures:
+    """Build the frozen extractor from a fairseq vq-wav2vec checkpoint, without fairseq.
+
+    Reads `feature_extractor.conv_layers.{i}.{0|2}.{weight|bias}` from 'model' and the extractor
+    settings from 'args' (or 'cfg'['model']) when present; other keys are ignored.
+    """
+    path = Path(path)
+    state = _safe_load(path)
+    args = _model_args(state, path)
+    conv_layers = VQ_WAV2VEC_CONV_LAYERS
+    if isinstance(args.get("conv_feature_layers"), str):
+        conv_layers = tuple(tuple(layer) for layer in ast.literal_eval(args["conv_feature_layers"]))
+    extractor = VqWav2VecFeatures(
+        conv_layers=conv_layers,
+        log_compression=bool(args.get("log_compression", True)),
+        skip_connections=bool(args.get("skip_connections_feat", False)),
+        residual_scale=float(args.get("residual_scale", 0.5)),
+        affine_group_norm=not args.get("non_affine_group_norm", False),
+        activation=str(args.get("activation", "relu")),
+        sample_rate=sample_rate,
+    )
+    prefix = "feature_extractor.conv_layers."
+    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    expected = extractor.conv_layers.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unknown = sorted(set(weights) - set(expected))
+    if missing or unknown:
+        key, problem = (missing[0], "missing") if missing else (unknown[0], "unexpected")
+        raise ValueError(
+            f"{path}: {problem} key '{prefix}{key}' for the vq-wav2vec feature extractor "
+            f"({len(missing)} missing, {len(unknown)} unexpected)"
+        )
+    for key, value in weights.items():
+        if value.shape != expected[key].shape:
+            raise ValueError(
+                f"{path}: '{prefix}{key}' has shape {tuple(value.shape)}, expected "
+                f"{tuple(expected[key].shape)}"
+            )
+    extractor.conv_layers.load_state_dict(weights)
+    return extractor
