@@ -1,0 +1,5 @@
+"""train_guide: the transformer from audio to VQ tokens."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
