@@ -1,0 +1,178 @@
+"""Kedro datasets backed by the MLflow model registry.
+
+kedro-mlflow's ``MlflowModelTrackingDataset`` registers a model but cannot tag the new version or hand
+the same run's version back to a later node, and ``MlflowModelRegistryDataset`` only loads. The
+training pipelines need all three (register, tag with data stats and commit, reload the version just
+trained), so these two small datasets wrap the MLflow client directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import torch
+from kedro.io import AbstractDataset, DatasetError
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+logger = logging.getLogger(__name__)
+
+METRIC_TAG_PREFIX = "metric."
+
+
+@dataclass
+class TrainedModel:
+    """A trained module with what the registry should record about it."""
+
+    module: torch.nn.Module
+    tags: dict[str, str] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+def git_commit() -> str:
+    """The project's current commit, or ``unknown`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def _versions(client: MlflowClient, name: str) -> list:
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return []
+    return sorted(found, key=lambda v: int(v.version))
+
+
+class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
+    """Saves a :class:`TrainedModel` as a new registry version; loads a version back as a module.
+
+    ``load`` returns, in order of preference: the version this dataset saved in the current run, the
+    version under ``alias``, or the newest version. The loaded module carries ``registry_name`` and
+    ``registry_version`` attributes so later nodes can say which version they used.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        alias: str | None = "champion",
+        artifact_name: str = "model",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._model_name = model_name
+        self._alias = alias
+        self._artifact_name = artifact_name
+        self._saved_version: str | None = None
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name, "alias": self._alias}
+
+    def _exists(self) -> bool:
+        return self._saved_version is not None or bool(_versions(MlflowClient(), self._model_name))
+
+    def save(self, data: TrainedModel) -> None:
+        started_here = mlflow.active_run() is None
+        if started_here:
+            mlflow.start_run(run_name=self._model_name)
+        try:
+            info = mlflow.pytorch.log_model(
+                data.module.cpu(),
+                name=self._artifact_name,
+                registered_model_name=self._model_name,
+                serialization_format="pickle",
+            )
+            if data.checkpoint is not None:
+                mlflow.log_artifact(str(data.checkpoint), artifact_path=f"checkpoints/{self._artifact_name}")
+        finally:
+            if started_here:
+                mlflow.end_run()
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        for key, value in {"git_commit": git_commit(), **data.tags}.items():
+            client.set_model_version_tag(self._model_name, version, key, str(value))
+        self._saved_version = version
+        logger.info("Registered %s version %s", self._model_name, version)
+
+    def load(self) -> torch.nn.Module:
+        client = MlflowClient()
+        version = self._saved_version
+        if version is None and self._alias is not None:
+            try:
+                version = client.get_model_version_by_alias(self._model_name, self._alias).version
+            except MlflowException:
+                version = None
+        if version is None:
+            found = _versions(client, self._model_name)
+            if not found:
+                raise DatasetError(
+                    f"The MLflow registry has no model '{self._model_name}'. Train it first, "
+                    f"e.g. `kedro run --pipelines train_<model>`."
+                )
+            version = found[-1].version
+            logger.info("No '%s' alias on %s; using its newest version %s",
+                        self._alias, self._model_name, version)
+        module = mlflow.pytorch.load_model(f"models:/{self._model_name}/{version}", map_location="cpu")
+        module.registry_name = self._model_name
+        module.registry_version = str(version)
+        return module
+
+
+class RegistryChampionsDataset(AbstractDataset[dict, dict]):
+    """The ``champion`` alias of several registered models, with the metrics it was promoted on.
+
+    ``load`` gives ``{key: {"name", "version", "metrics"}}`` for the current champions (version
+    ``None`` when there is none). ``save`` takes ``{key: {"name", "version", "metrics", "promote",
+    "reason"}}``: it records the metrics as tags on each candidate version and moves the alias to the
+    candidates marked for promotion.
+    """
+
+    def __init__(self, *, model_names: dict[str, str], alias: str = "champion",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._model_names = dict(model_names)
+        self._alias = alias
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_names": self._model_names, "alias": self._alias}
+
+    def load(self) -> dict:
+        client = MlflowClient()
+        champions = {}
+        for key, name in self._model_names.items():
+            try:
+                mv = client.get_model_version_by_alias(name, self._alias)
+            except MlflowException:
+                champions[key] = {"name": name, "version": None, "metrics": {}}
+                continue
+            metrics = {
+                k[len(METRIC_TAG_PREFIX):]: float(v)
+                for k, v in mv.tags.items()
+                if k.startswith(METRIC_TAG_PREFIX)
+            }
+            champions[key] = {"name": name, "version": mv.version, "metrics": metrics}
+        return champions
+
+    def save(self, data: dict) -> None:
+        client = MlflowClient()
+        for key, decision in data.items():
+            name, version = decision["name"], str(decision["version"])
+            for metric, value in decision["metrics"].items():
+                client.set_model_version_tag(name, version, METRIC_TAG_PREFIX + metric, str(value))
+            client.set_model_version_tag(name, version, "promotion", decision["reason"])
+            if decision["promote"]:
+                client.set_registered_model_alias(name, self._alias, version)
+                logger.info("Promoted %s version %s to '%s': %s",
+                            name, version, self._alias, decision["reason"])
+            else:
+                logger.info("Kept the '%s' of %s: %s", self._alias, name, decision["reason"])
