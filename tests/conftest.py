@@ -56,7 +56,9 @@ def run_session(project: Path, pipelines: list[str], **dotted_params) -> dict:
 def upstream_stats_dir() -> Path:
     """The real upstream data_stats.pth files, or a skip where they are absent (a fresh clone)."""
     if not UPSTREAM_DATA.is_dir():
-        pytest.skip(f"{UPSTREAM_DATA} not present: the real upstream stats ship only with CI's shared/")
+        pytest.skip(
+            f"{UPSTREAM_DATA} not present: the real upstream stats ship only with CI's shared/"
+        )
     return UPSTREAM_DATA
 
 

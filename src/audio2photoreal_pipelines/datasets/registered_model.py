@@ -1,9 +1,9 @@
 """Kedro datasets backed by the MLflow model registry.
 
-kedro-mlflow's ``MlflowModelTrackingDataset`` registers a model but cannot tag the new version or hand
-the same run's version back to a later node, and ``MlflowModelRegistryDataset`` only loads. The
-training pipelines need all three (register, tag with data stats and commit, reload the version just
-trained), so these two small datasets wrap the MLflow client directly.
+kedro-mlflow's ``MlflowModelTrackingDataset`` registers a model but cannot tag the new version
+or hand the same run's version back to a later node, and ``MlflowModelRegistryDataset`` only
+loads. The pipelines need all three (register, tag with data stats and commit, reload the version
+just trained), so these two small datasets wrap the MLflow client directly.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
                 serialization_format="pickle",
             )
             if data.checkpoint is not None:
-                mlflow.log_artifact(str(data.checkpoint), artifact_path=f"checkpoints/{self._artifact_name}")
+                mlflow.log_artifact(
+                    str(data.checkpoint), artifact_path=f"checkpoints/{self._artifact_name}"
+                )
         finally:
             if started_here:
                 mlflow.end_run()
@@ -120,9 +122,15 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
                     f"e.g. `kedro run --pipelines train_<model>`."
                 )
             version = found[-1].version
-            logger.info("No '%s' alias on %s; using its newest version %s",
-                        self._alias, self._model_name, version)
-        module = mlflow.pytorch.load_model(f"models:/{self._model_name}/{version}", map_location="cpu")
+            logger.info(
+                "No '%s' alias on %s; using its newest version %s",
+                self._alias,
+                self._model_name,
+                version,
+            )
+        module = mlflow.pytorch.load_model(
+            f"models:/{self._model_name}/{version}", map_location="cpu"
+        )
         module.registry_name = self._model_name
         module.registry_version = str(version)
         return module
@@ -132,13 +140,18 @@ class RegistryChampionsDataset(AbstractDataset[dict, dict]):
     """The ``champion`` alias of several registered models, with the metrics it was promoted on.
 
     ``load`` gives ``{key: {"name", "version", "metrics"}}`` for the current champions (version
-    ``None`` when there is none). ``save`` takes ``{key: {"name", "version", "metrics", "promote",
-    "reason"}}``: it records the metrics as tags on each candidate version and moves the alias to the
-    candidates marked for promotion.
+    ``None`` when there is none). ``save`` takes ``{key: {"name", "version", "metrics",
+    "promote", "reason"}}``: it records the metrics as tags on each candidate version and moves
+    the alias to the candidates marked for promotion.
     """
 
-    def __init__(self, *, model_names: dict[str, str], alias: str = "champion",
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_names: dict[str, str],
+        alias: str = "champion",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self._model_names = dict(model_names)
         self._alias = alias
         self.metadata = metadata
@@ -156,23 +169,28 @@ class RegistryChampionsDataset(AbstractDataset[dict, dict]):
                 champions[key] = {"name": name, "version": None, "metrics": {}}
                 continue
             metrics = {
-                k[len(METRIC_TAG_PREFIX):]: float(v)
+                k[len(METRIC_TAG_PREFIX) :]: float(v)
                 for k, v in mv.tags.items()
                 if k.startswith(METRIC_TAG_PREFIX)
             }
-            champions[key] = {"name": name, "version": mv.version, "metrics": metrics}
+            champions[key] = {"name": name, "version": str(mv.version), "metrics": metrics}
         return champions
 
     def save(self, data: dict) -> None:
         client = MlflowClient()
-        for key, decision in data.items():
+        for decision in data.values():
             name, version = decision["name"], str(decision["version"])
             for metric, value in decision["metrics"].items():
                 client.set_model_version_tag(name, version, METRIC_TAG_PREFIX + metric, str(value))
             client.set_model_version_tag(name, version, "promotion", decision["reason"])
             if decision["promote"]:
                 client.set_registered_model_alias(name, self._alias, version)
-                logger.info("Promoted %s version %s to '%s': %s",
-                            name, version, self._alias, decision["reason"])
+                logger.info(
+                    "Promoted %s version %s to '%s': %s",
+                    name,
+                    version,
+                    self._alias,
+                    decision["reason"],
+                )
             else:
                 logger.info("Kept the '%s' of %s: %s", self._alias, name, decision["reason"])

@@ -29,8 +29,10 @@ from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.stats import data_stats_to_bytes
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
+from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, training_step_loss
 from audio2photoreal_pipelines.training.config import TrainConfig
 from audio2photoreal_pipelines.training.loop import train
+from audio2photoreal_pipelines.training.rng import seed_everything
 from audio2photoreal_pipelines.training.tracking import mlflow_metric_logger
 
 SHARED_INPUTS = ("scenes", "face_masks", "data_stats", "audio_features", "splits")
@@ -48,7 +50,9 @@ def make_windows(
     """Random normalised training windows over one split."""
     unknown = set(windows) - WINDOW_KEYS
     if unknown:
-        raise ValueError(f"Unknown windows parameter(s) {sorted(unknown)}; known: {sorted(WINDOW_KEYS)}")
+        raise ValueError(
+            f"Unknown windows parameter(s) {sorted(unknown)}; known: {sorted(WINDOW_KEYS)}"
+        )
     return WindowSampler(
         scenes,
         face_masks,
@@ -62,7 +66,7 @@ def make_windows(
 
 
 def fit(
-    model: torch.nn.Module,
+    build_model: Callable[[], torch.nn.Module],
     loss_fn: Callable,
     windows: WindowSampler,
     *,
@@ -73,12 +77,14 @@ def fit(
     checkpoints: dict,
     data_stats: dict[str, np.ndarray],
 ) -> tuple[TrainedModel, list[dict]]:
-    """Train ``model`` with the shared loop; return it for the registry, with its history.
+    """Build a model (seeded) and train it with the shared loop; return it for the registry.
 
     Checkpoints live in a folder named by the person, the model and a hash of everything that
     shapes the result, so a re-run resumes only a run it could have finished itself.
     """
     config = TrainConfig.from_params(train_params)
+    seed_everything(config.seed)
+    model = build_model()
     stats_hash = hashlib.sha256(data_stats_to_bytes(data_stats)).hexdigest()
     key = json.dumps({**fingerprint, "train": train_params, "stats": stats_hash}, sort_keys=True)
     run_hash = hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -97,11 +103,31 @@ def fit(
         "kind": kind,
         "steps": str(result.final_step),
         "data_stats_sha256": stats_hash,
-        **{f"data_stats.{k}": f"{float(data_stats[k][0]):.6g}" for k in sorted(data_stats)
-           if k.endswith("_std_flat")},
+        **{
+            f"data_stats.{k}": f"{float(data_stats[k][0]):.6g}"
+            for k in sorted(data_stats)
+            if k.endswith("_std_flat")
+        },
     }
     trained = TrainedModel(module=result.model, tags=tags, checkpoint=result.final_checkpoint)
     return trained, result.history
+
+
+def diffusion_loss_fn(objective: dict) -> Callable:
+    """The diffusion objective of ``objective`` (steps, velocity weight, condition dropout)."""
+    scheduler = make_training_scheduler(objective["diffusion_steps"])
+
+    def loss_fn(denoiser, batch, generator):
+        return training_step_loss(
+            denoiser,
+            scheduler,
+            batch,
+            lambda_vel=objective["lambda_vel"],
+            cond_drop_prob=objective["cond_drop_prob"],
+            generator=generator,
+        )
+
+    return loss_fn
 
 
 def create_training_pipeline(

@@ -12,13 +12,25 @@ from audio2photoreal_pipelines.data.scenes import SceneValidationError, discover
 from audio2photoreal_pipelines.pipelines.ingest import nodes
 from tests.data.conftest import write_scenes
 
-SYNTHETIC = {"seed": 0, "num_scenes": 2, "min_seconds": 2, "max_seconds": 3,
-             "faceless_scene": 1, "missing_burst_fraction": 0.02}
+SYNTHETIC = {
+    "seed": 0,
+    "num_scenes": 2,
+    "min_seconds": 2,
+    "max_seconds": 3,
+    "faceless_scene": 1,
+    "missing_burst_fraction": 0.02,
+}
 
 
 def _dataset(root: Path, **overrides) -> dict:
-    return {"person": "P1", "source": "local", "root": str(root), "url": "http://x/{person}.zip",
-            "sha256": None, **overrides}
+    return {
+        "person": "P1",
+        "source": "local",
+        "root": str(root),
+        "url": "http://x/{person}.zip",
+        "sha256": None,
+        **overrides,
+    }
 
 
 def test_acquire_generates_the_synthetic_person_once_with_its_truth(tmp_path, caplog):
@@ -67,7 +79,10 @@ def test_validate_lists_every_bad_file(tmp_path):
 
 def test_validate_reports_frames_of_good_scenes(tmp_path):
     scenes, report = nodes.validate_scenes(discover_scenes(write_scenes(tmp_path / "P1", [60, 90])))
-    assert report == {"scene01": {"frames": 60, "seconds": 2.0}, "scene02": {"frames": 90, "seconds": 3.0}}
+    assert report == {
+        "scene01": {"frames": 60, "seconds": 2.0},
+        "scene02": {"frames": 90, "seconds": 3.0},
+    }
     assert list(scenes) == ["scene01", "scene02"]
 
 
@@ -86,14 +101,19 @@ def test_faceless_scene_is_dropped_with_a_warning(tmp_path, caplog):
 def test_split_follows_the_upstream_rule(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", 8, num_frames=30))
     splits = nodes.split(scenes, {"num_val": 2, "num_test": 4})
-    assert splits == {"train": ["scene01", "scene02"], "val": ["scene03", "scene04"],
-                      "test": ["scene05", "scene06", "scene07", "scene08"]}
+    assert splits == {
+        "train": ["scene01", "scene02"],
+        "val": ["scene03", "scene04"],
+        "test": ["scene05", "scene06", "scene07", "scene08"],
+    }
 
 
 def test_stats_use_the_train_split_only(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", 3))
     masks = nodes.build_face_masks(scenes)
-    stats, summary = nodes.compute_stats(scenes, masks, {"train": ["scene01"], "val": [], "test": []})
+    stats, summary = nodes.compute_stats(
+        scenes, masks, {"train": ["scene01"], "val": [], "test": []}
+    )
     body = np.asarray(scenes["scene01"].body_pose, dtype=np.float64)
     np.testing.assert_allclose(stats["pose_mean"], body.mean(0), rtol=1e-6)
     assert "pose_std_flat" in summary
@@ -101,11 +121,17 @@ def test_stats_use_the_train_split_only(tmp_path):
 
 def test_test_chunks_cover_only_test_scenes_and_fail_when_none_fit(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", [120, 90, 65]))
-    chunks = nodes.make_test_chunks(scenes, {"test": ["scene01", "scene03"]},
-                                    {"chunk_frames": 30, "seed": 10})
+    chunks = nodes.make_test_chunks(
+        scenes, {"test": ["scene01", "scene03"]}, {"chunk_frames": 30, "seed": 10}
+    )
     assert sorted((c["scene"], c["start"]) for c in chunks) == [
-        ("scene01", 0), ("scene01", 30), ("scene01", 60), ("scene01", 90),
-        ("scene03", 0), ("scene03", 30)]
+        ("scene01", 0),
+        ("scene01", 30),
+        ("scene01", 60),
+        ("scene01", 90),
+        ("scene03", 0),
+        ("scene03", 30),
+    ]
     with pytest.raises(ValueError, match="No test chunk"):
         nodes.make_test_chunks(scenes, {"test": ["scene02"]}, {"chunk_frames": 100, "seed": 10})
 

@@ -43,7 +43,9 @@ def test_ingest_session_writes_every_catalogued_output(project_copy: Path) -> No
 
 
 @pytest.mark.slow
-def test_ingest_reads_a_local_folder_in_the_upstream_layout(project_copy: Path, tmp_path: Path) -> None:
+def test_ingest_reads_a_local_folder_in_the_upstream_layout(
+    project_copy: Path, tmp_path: Path
+) -> None:
     _run_ingest(project_copy)
     generated = project_copy / "data" / "01_raw" / "SYN001"
     local_root = tmp_path / "elsewhere"

@@ -10,9 +10,13 @@ from mlflow import MlflowClient
 from tests.conftest import run_session
 
 FAST = {
-    "vq.train.steps": 30, "vq.train.checkpoint_every": 10, "vq.train.batch_size": 8,
+    "vq.train.steps": 30,
+    "vq.train.checkpoint_every": 10,
+    "vq.train.batch_size": 8,
     "vq.train.log_every": 5,
-    "guide.train.steps": 20, "guide.train.checkpoint_every": 10, "guide.train.batch_size": 4,
+    "guide.train.steps": 20,
+    "guide.train.checkpoint_every": 10,
+    "guide.train.batch_size": 4,
     "guide.train.log_every": 5,
 }
 

@@ -1,4 +1,4 @@
-"""Nodes of the ``ingest`` pipeline: acquire, validate, mask, split, stats, test chunks, features."""
+"""Nodes of ``ingest``: acquire, validate, mask, split, stats, test chunks, audio features."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from audio2photoreal_pipelines.models.builders import build_guide
 from audio2photoreal_pipelines.models.guide import guide_loss
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.pipelines.training_template import fit
-from audio2photoreal_pipelines.training.rng import seed_everything
 
 
 def train_guide(
@@ -25,8 +24,6 @@ def train_guide(
     vq_model: VQVAE,
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the guide to predict the frozen VQ's tokens of each window from its audio."""
-    seed_everything(train_params.get("seed", 0))
-    model = build_guide(model_params, vq=vq_model)
     vq_model.eval().requires_grad_(False)
     cond_drop_prob = objective["cond_drop_prob"]
     label_smoothing = objective["label_smoothing"]
@@ -47,9 +44,16 @@ def train_guide(
     fingerprint = {
         "model": model_params,
         "objective": objective,
-        "vq": f"{getattr(vq_model, 'registry_name', '')}/{getattr(vq_model, 'registry_version', '')}",
+        "vq": [getattr(vq_model, "registry_name", ""), getattr(vq_model, "registry_version", "")],
     }
     return fit(
-        model, loss_fn, windows, kind="guide", train_params=train_params,
-        fingerprint=fingerprint, dataset=dataset, checkpoints=checkpoints, data_stats=data_stats,
+        lambda: build_guide(model_params, vq=vq_model),
+        loss_fn,
+        windows,
+        kind="guide",
+        train_params=train_params,
+        fingerprint=fingerprint,
+        dataset=dataset,
+        checkpoints=checkpoints,
+        data_stats=data_stats,
     )

@@ -9,7 +9,6 @@ from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.builders import build_vq
 from audio2photoreal_pipelines.models.vqvae import vq_loss
 from audio2photoreal_pipelines.pipelines.training_template import fit
-from audio2photoreal_pipelines.training.rng import seed_everything
 
 
 def train_vq(
@@ -22,15 +21,19 @@ def train_vq(
     checkpoints: dict,
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the VQ-VAE to reconstruct normalised 1 fps keyframes through its residual codes."""
-    seed_everything(train_params.get("seed", 0))
-    model = build_vq(model_params)
 
     def loss_fn(vq, batch, generator):
         out = vq(batch["keyframes"], batch["keyframe_mask"])
         return vq_loss(out, batch["keyframes"], batch["keyframe_mask"], **objective)
 
     return fit(
-        model, loss_fn, windows, kind="vq", train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective}, dataset=dataset,
-        checkpoints=checkpoints, data_stats=data_stats,
+        lambda: build_vq(model_params),
+        loss_fn,
+        windows,
+        kind="vq",
+        train_params=train_params,
+        fingerprint={"model": model_params, "objective": objective},
+        dataset=dataset,
+        checkpoints=checkpoints,
+        data_stats=data_stats,
     )

@@ -1,0 +1,119 @@
+"""Audio to motion with the four trained models (upstream.md §6), for clips of any length.
+
+Body: guide tokens by nucleus sampling → VQ decode → 1 fps guide poses → pose diffusion.
+Face: face diffusion. Both return normalised motion, repetition-major: (R, S, T, F).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor
+
+from audio2photoreal_pipelines.models.denoisers import FaceDenoiser, PoseDenoiser
+from audio2photoreal_pipelines.models.diffusion import make_sampler, sample_long
+from audio2photoreal_pipelines.models.guide import GuideTransformer
+from audio2photoreal_pipelines.models.vqvae import VQVAE
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+    """How to sample: repetitions, the diffusion sampler, guidance and the guide's nucleus."""
+
+    num_repetitions: int = 5
+    sampler: str = "ddim"
+    steps: int = 25
+    eta: float = 0.0
+    face_guidance: float = 10.0
+    body_guidance: float = 2.0
+    top_p: float = 0.94
+    temperature: float = 1.0
+    top_k: int | None = None
+    window: int = 600
+    overlap: int = 60
+    keyframe_step: int = 30
+
+
+def _repeat_clips(tensor: Tensor, repetitions: int) -> Tensor:
+    """(S, ...) → (S·R, ...), clip-major like the guide's output."""
+    return tensor.repeat_interleave(repetitions, dim=0)
+
+
+def _rep_major(samples: Tensor, repetitions: int) -> Tensor:
+    """(S·R, ...) clip-major → (R, S, ...) repetition-major."""
+    return rearrange(samples, "(s r) ... -> r s ...", r=repetitions)
+
+
+def generate_face(
+    face: FaceDenoiser,
+    audio_features: Tensor,
+    length_mask: Tensor,
+    config: SamplingConfig,
+    generator: torch.Generator,
+) -> Tensor:
+    """Face codes (R, S, T, 256) for audio features (S, La, C) and valid frames (S, T)."""
+    r = config.num_repetitions
+    cond = {
+        "audio_features": _repeat_clips(audio_features, r),
+        "length_mask": _repeat_clips(length_mask, r),
+    }
+    num_clips, num_frames = length_mask.shape
+    x0 = sample_long(
+        face,
+        make_sampler(config.sampler, num_inference_steps=config.steps),
+        cond,
+        shape=(num_clips * r, num_frames, face.nfeats),
+        window=config.window,
+        overlap=config.overlap,
+        guidance_scale=config.face_guidance,
+        generator=generator,
+        eta=config.eta,
+    )
+    return _rep_major(x0, r)
+
+
+def generate_body(
+    vq: VQVAE,
+    guide: GuideTransformer,
+    pose: PoseDenoiser,
+    audio_features: Tensor,
+    length_mask: Tensor,
+    config: SamplingConfig,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Body poses (R, S, T, 104) and their 1 fps guide poses (R, S, K, 104)."""
+    r = config.num_repetitions
+    num_clips, num_frames = length_mask.shape
+    num_keyframes = -(-num_frames // config.keyframe_step)
+    tokens = guide.generate(
+        audio_features,
+        num_keyframes,
+        frame_mask=length_mask,
+        num_samples=r,
+        top_p=config.top_p,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        generator=generator,
+    )
+    guide_poses = vq.decode(tokens)
+    keyframe_mask = _repeat_clips(length_mask[:, :: config.keyframe_step], r)
+    cond = {
+        "audio_features": _repeat_clips(audio_features, r),
+        "length_mask": _repeat_clips(length_mask, r),
+        "keyframes": guide_poses * keyframe_mask[..., None],
+        "keyframe_mask": keyframe_mask,
+    }
+    x0 = sample_long(
+        pose,
+        make_sampler(config.sampler, num_inference_steps=config.steps),
+        cond,
+        shape=(num_clips * r, num_frames, pose.nfeats),
+        window=config.window,
+        overlap=config.overlap,
+        guidance_scale=config.body_guidance,
+        generator=generator,
+        eta=config.eta,
+    )
+    return _rep_major(x0, r), _rep_major(guide_poses, r)

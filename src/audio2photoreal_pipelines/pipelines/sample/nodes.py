@@ -1,0 +1,167 @@
+"""Nodes of the ``sample`` pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from audio2photoreal_pipelines.data.normalise import (
+    audio_mean_std,
+    denormalise,
+    motion_mean_std,
+    normalise,
+)
+from audio2photoreal_pipelines.data.scenes import Scene
+from audio2photoreal_pipelines.data.user_audio import load_user_audio
+from audio2photoreal_pipelines.data.windows import fixed_windows
+from audio2photoreal_pipelines.models.audio import LogMelFeatures
+from audio2photoreal_pipelines.models.generate import (
+    SamplingConfig,
+    generate_body,
+    generate_face,
+)
+from audio2photoreal_pipelines.training.device import select_device
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_KEYS = {"audio", "max_clips", "seed", "device"}
+
+
+def _sampling_config(sample: dict) -> SamplingConfig:
+    return SamplingConfig(**{k: v for k, v in sample.items() if k not in SAMPLING_KEYS})
+
+
+def prepare_inputs(
+    scenes: dict[str, Scene],
+    face_masks: dict[str, np.ndarray],
+    data_stats: dict[str, np.ndarray],
+    audio_features: dict[str, np.ndarray],
+    test_chunks: list[dict],
+    sample: dict,
+    feature_params: dict,
+) -> dict[str, np.ndarray]:
+    """The clips to sample: the test chunks, or ``sample.audio`` (a user's wav) when it is set.
+
+    Returns normalised arrays: audio (S, N, 2), audio_features (S, La, C), length_mask (S, T),
+    and for test chunks the ground truth body (S, T, 104), face (S, T, 256) and face_valid (S, T).
+    """
+    _sampling_config(sample)  # fail on a bad parameter before any work
+    if sample.get("audio"):
+        audio = load_user_audio(sample["audio"], seed=sample["seed"])
+        mean, std = audio_mean_std(data_stats)
+        waveform = torch.from_numpy(normalise(audio, mean, std))[None]
+        with torch.inference_mode():
+            features = LogMelFeatures(**feature_params)(waveform)
+        frames = audio.shape[0] // 1600
+        return {
+            "audio": waveform.numpy(),
+            "audio_features": features.numpy(),
+            "length_mask": np.ones((1, frames), dtype=bool),
+        }
+    chunks = test_chunks[: sample["max_clips"]] if sample.get("max_clips") else test_chunks
+    body = fixed_windows(scenes, face_masks, data_stats, audio_features, chunks, kind="body")
+    face = fixed_windows(
+        scenes, face_masks, data_stats, audio_features, chunks, kind="face", include_audio=False
+    )
+    return {
+        "audio": body["audio"].numpy(),
+        "audio_features": body["audio_features"].numpy(),
+        "length_mask": body["length_mask"].numpy(),
+        "gt_body": body["motion"].numpy(),
+        "gt_face": face["motion"].numpy(),
+        "face_valid": (face["face_valid"] & face["length_mask"]).numpy(),
+    }
+
+
+def _registry_entry(model: torch.nn.Module) -> dict[str, str | None]:
+    return {
+        "name": getattr(model, "registry_name", None),
+        "version": getattr(model, "registry_version", None),
+    }
+
+
+def sample_motion(
+    vq_model: torch.nn.Module,
+    guide_model: torch.nn.Module,
+    face_model: torch.nn.Module,
+    pose_model: torch.nn.Module,
+    inputs: dict[str, np.ndarray],
+    data_stats: dict[str, np.ndarray],
+    sample: dict,
+) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Draw ``num_repetitions`` samples per clip; return raw (un-normalised) motion and versions.
+
+    Motion arrays are repetition-major: body (R, S, T, 104), guide_poses (R, S, K, 104),
+    face (R, S, T, 256).
+    """
+    config = _sampling_config(sample)
+    device = select_device(sample.get("device", "auto"))
+    generator = torch.Generator(device=device).manual_seed(sample["seed"])
+    features = torch.from_numpy(inputs["audio_features"]).to(device)
+    length_mask = torch.from_numpy(inputs["length_mask"]).to(device)
+    models = [m.to(device).eval() for m in (vq_model, guide_model, face_model, pose_model)]
+    vq, guide, face, pose = models
+    logger.info(
+        "Sampling %d clip(s) x %d repetitions (%s, %d steps) on %s",
+        length_mask.shape[0],
+        config.num_repetitions,
+        config.sampler,
+        config.steps,
+        device,
+    )
+    with torch.inference_mode():
+        body, guide_poses = generate_body(vq, guide, pose, features, length_mask, config, generator)
+        face_codes = generate_face(face, features, length_mask, config, generator)
+    pose_mean, pose_std = motion_mean_std(data_stats, "body")
+    code_mean, code_std = motion_mean_std(data_stats, "face")
+    samples = {
+        "body": denormalise(body.cpu().numpy(), pose_mean, pose_std),
+        "guide_poses": denormalise(guide_poses.cpu().numpy(), pose_mean, pose_std),
+        "face": denormalise(face_codes.cpu().numpy(), code_mean, code_std),
+        "lengths": inputs["length_mask"].sum(axis=1),
+    }
+    versions = {
+        kind: _registry_entry(model)
+        for kind, model in zip(("vq", "guide", "face", "pose"), models, strict=True)
+    }
+    return samples, versions
+
+
+def to_upstream_results(
+    samples: dict[str, np.ndarray], inputs: dict[str, np.ndarray], data_stats: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Face and body ``results.npy`` dicts in upstream's layout, for its renderer.
+
+    Keys motions (N, F, 1, T), audio (N, T·1600, 2), gt (N, F, 1, T), lengths (N,) and keyframes
+    (body: the guide poses; face: the ground truth), N = R·S ordered repetition-major. A user's
+    wav has no ground truth, so gt is zeros there.
+    """
+    reps = samples["body"].shape[0]
+    mean, std = audio_mean_std(data_stats)
+    audio = np.tile(denormalise(inputs["audio"], mean, std), (reps, 1, 1))
+    lengths = np.tile(samples["lengths"], reps)
+    results = {}
+    for kind in ("body", "face"):
+        mean_k, std_k = motion_mean_std(data_stats, kind)
+        motions = samples[kind]
+        gt_key = f"gt_{kind}"
+        gt = (
+            denormalise(inputs[gt_key], mean_k, std_k)
+            if gt_key in inputs
+            else np.zeros(motions.shape[1:], dtype=np.float32)
+        )
+        gt_all = np.tile(gt, (reps, 1, 1))
+        keyframes = (
+            rearrange(samples["guide_poses"], "r s k f -> (r s) k f") if kind == "body" else gt_all
+        )
+        results[kind] = {
+            "motions": rearrange(motions, "r s t f -> (r s) f 1 t").astype(np.float32),
+            "audio": audio.astype(np.float32),
+            "gt": rearrange(gt_all, "n t f -> n f 1 t").astype(np.float32),
+            "lengths": lengths.astype(np.int64),
+            "keyframes": keyframes.astype(np.float32),
+        }
+    return results["body"], results["face"]

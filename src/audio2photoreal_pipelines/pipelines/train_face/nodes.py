@@ -1,0 +1,42 @@
+"""Node of the ``train_face`` pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from audio2photoreal_pipelines.data.windows import WindowSampler
+from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
+from audio2photoreal_pipelines.models.denoisers import build_face_denoiser
+from audio2photoreal_pipelines.pipelines.training_template import diffusion_loss_fn, fit
+
+logger = logging.getLogger(__name__)
+
+
+def train_face(
+    windows: WindowSampler,
+    data_stats: dict[str, np.ndarray],
+    model_params: dict,
+    train_params: dict,
+    objective: dict,
+    dataset: dict,
+    checkpoints: dict,
+) -> tuple[TrainedModel, list[dict]]:
+    """Train the face denoiser to predict clean face codes from noisy ones and the audio."""
+    if not model_params.get("lip_dim"):
+        logger.warning(
+            "No lip regressor configured (face.model.lip_dim is 0): the face model is "
+            "conditioned on audio only, unlike upstream's audio + 338 lip vertices."
+        )
+    return fit(
+        lambda: build_face_denoiser(model_params),
+        diffusion_loss_fn(objective),
+        windows,
+        kind="face",
+        train_params=train_params,
+        fingerprint={"model": model_params, "objective": objective},
+        dataset=dataset,
+        checkpoints=checkpoints,
+        data_stats=data_stats,
+    )

@@ -1,0 +1,58 @@
+"""``kedro run`` (``__default__``) end to end on a tiny synthetic person with tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import run_session
+
+KINDS = ("vq", "guide", "face", "pose")
+TINY_RUN = {
+    **{f"{kind}.train.steps": 6 for kind in KINDS},
+    **{f"{kind}.train.batch_size": 2 for kind in KINDS},
+    **{f"{kind}.train.log_every": 3 for kind in KINDS},
+    **{f"{kind}.train.checkpoint_every": 3 for kind in KINDS},
+    "sample.max_clips": 2,
+    "sample.num_repetitions": 2,
+    "sample.steps": 5,
+    "evaluate.baseline_stride": 30,
+    "evaluate.num_pairs": 500,
+}
+
+
+@pytest.mark.slow
+def test_default_run_reports_and_promotes_four_champions(project_copy):
+    run_session(project_copy, ["__default__"], **TINY_RUN)
+    data = project_copy / "data"
+
+    rows = json.loads((data / "08_reporting" / "metrics.json").read_text())
+    assert [r["method"] for r in rows] == ["GT", "Random", "KNN", "Mean", "Ours"]
+    gt = rows[0]
+    assert abs(gt["FD_g"]) < 1e-4 and abs(gt["face_FD"]) < 1e-4 and gt["face_L2"] == 0
+    assert rows[-1]["Div_sample"] > 0 and rows[-1]["lip_corr"] is not None
+    report = (data / "08_reporting" / "report.html").read_text()
+    assert "<table" in report and report.count("data:image/png;base64,") >= 4
+    assert sorted(p.name for p in (data / "08_reporting" / "figures").iterdir())
+
+    results = np.load(data / "07_model_output" / "body" / "results.npy", allow_pickle=True).item()
+    assert results["motions"].shape == (4, 104, 1, 600)
+    assert results["audio"].shape == (4, 600 * 1600, 2) and results["keyframes"].shape == (4, 20, 104)
+    face = np.load(data / "07_model_output" / "face" / "results.npy", allow_pickle=True).item()
+    assert face["motions"].shape == (4, 256, 1, 600) and face["keyframes"].shape == (4, 600, 256)
+
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    client = MlflowClient()
+    for kind in KINDS:
+        champion = client.get_model_version_by_alias(f"a2p-SYN001-{kind}", "champion")
+        assert str(champion.version) == "1"
+        assert any(key.startswith("metric.") for key in champion.tags)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("audio2photoreal_pipelines").experiment_id]
+    )
+    assert "evaluation_metrics.face_L2" in run.data.metrics
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "report.html"}
