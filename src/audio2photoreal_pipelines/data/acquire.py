@@ -15,7 +15,9 @@ from audio2photoreal_pipelines.data.synthetic import SyntheticConfig, generate_p
 
 logger = logging.getLogger(__name__)
 
-UPSTREAM_URL = "https://github.com/facebookresearch/audio2photoreal/releases/download/v1.0/{person}.zip"
+UPSTREAM_URL = (
+    "https://github.com/facebookresearch/audio2photoreal/releases/download/v1.0/{person}.zip"
+)
 TRUTH_SUFFIX = "_synthetic_truth.npz"
 _SYNTHETIC_MARKER = ".a2p_synthetic.json"
 
@@ -68,7 +70,9 @@ def ensure_synthetic_person(person_dir: Path, config: SyntheticConfig) -> Path:
     return person_dir
 
 
-def read_synthetic_truth(person_dir: Path, scene_names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+def read_synthetic_truth(
+    person_dir: Path, scene_names: list[str]
+) -> dict[str, dict[str, np.ndarray]]:
     """The generator's true drivers per scene; empty for a real person, who has none."""
     truth = {}
     for name in scene_names:

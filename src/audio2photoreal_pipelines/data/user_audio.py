@@ -1,0 +1,60 @@
+"""A user's own wav as model input: any rate, mono or two channels, any length."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from audio2photoreal_pipelines.data.scenes import SAMPLE_RATE, SAMPLES_PER_FRAME
+
+logger = logging.getLogger(__name__)
+
+# Upstream's demo fills the missing partner channel with this much Gaussian noise.
+PARTNER_NOISE_STD = 0.001
+MIN_FRAMES = 30
+
+
+class UserAudioError(ValueError):
+    """The user's audio file cannot be used; the message names the file."""
+
+
+def load_user_audio(path: str | Path, *, seed: int = 0) -> np.ndarray:
+    """Read ``path`` as (N, 2) float32 at 48 kHz, N a multiple of 1600 (whole frames).
+
+    Other sample rates are resampled with torchaudio. Mono audio is the person; the partner
+    channel is filled with faint noise, as upstream's demo does. Silence is accepted (the models
+    then see no speech), but a clip shorter than one second is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserAudioError(f"{path}: no such file")
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise UserAudioError(f"{path.name}: not a readable audio file ({err})") from None
+    if audio.shape[1] > 2:
+        raise UserAudioError(f"{path.name}: {audio.shape[1]} channels; expected 1 or 2")
+    if not np.isfinite(audio).all():
+        raise UserAudioError(f"{path.name}: contains NaN or infinite samples")
+    if rate != SAMPLE_RATE:
+        logger.info("%s: resampling %d Hz to %d Hz", path.name, rate, SAMPLE_RATE)
+        resample = torchaudio.transforms.Resample(rate, SAMPLE_RATE)
+        audio = resample(torch.from_numpy(audio.T.copy())).T.numpy()
+    if audio.shape[1] == 1:
+        logger.info("%s: mono; filling the partner channel with faint noise", path.name)
+        noise = np.random.default_rng(seed).normal(0.0, PARTNER_NOISE_STD, size=audio.shape)
+        audio = np.concatenate([audio, noise.astype(np.float32)], axis=1)
+    frames = audio.shape[0] // SAMPLES_PER_FRAME
+    if frames < MIN_FRAMES:
+        raise UserAudioError(
+            f"{path.name}: {audio.shape[0] / SAMPLE_RATE:.2f} s is shorter than the one second "
+            "the models need"
+        )
+    if not np.abs(audio[:, 0]).max() > 0:
+        logger.warning("%s: channel 0 is silent; the person will not be speaking", path.name)
+    return np.ascontiguousarray(audio[: frames * SAMPLES_PER_FRAME], dtype=np.float32)
