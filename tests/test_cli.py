@@ -1,0 +1,44 @@
+"""The command lines users type: ``kedro run --pipeline`` (deprecated) and ``--pipelines``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_PERSON
+
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+
+
+def _kedro(project: Path, *args: str, **params: str) -> subprocess.CompletedProcess:
+    params = ",".join(f"{key}={value}" for key, value in {**TINY_PERSON, **params}.items())
+    return subprocess.run(
+        [KEDRO, "run", *args, "--params", params],
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--pipeline", "--pipelines"])
+def test_kedro_run_ingest_with_either_flag(project_copy: Path, flag: str) -> None:
+    result = _kedro(project_copy, flag, "ingest")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Pipeline execution completed successfully" in result.stdout + result.stderr
+    assert (project_copy / "data" / "05_model_input" / "data_stats.pth").is_file()
+
+
+@pytest.mark.slow
+def test_bad_input_is_one_clear_message_not_a_traceback(project_copy: Path) -> None:
+    result = _kedro(project_copy, "--pipelines", "ingest", **{"dataset.source": "ftp"})
+    assert result.returncode == 1
+    last_lines = result.stderr.strip().splitlines()[-2:]
+    assert last_lines[0] == "Error: dataset.source must be 'synthetic', 'url' or 'local', got 'ftp'"
+    assert "Traceback" not in result.stderr
