@@ -15,6 +15,7 @@ from audio2photoreal_pipelines.models.audio import (
     LogMelFeatures,
     VqWav2VecFeatures,
     load_vq_wav2vec,
+    make_feature_extractor,
 )
 
 SMALL_CONV_LAYERS = [(8, 10, 5), (8, 8, 4), (8, 4, 2), (8, 4, 2), (8, 4, 2)]
@@ -212,3 +213,15 @@ def test_non_checkpoint_file_fails_clearly(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pt"):
         load_vq_wav2vec(path)
+
+
+def test_feature_extractor_is_log_mel_without_a_checkpoint():
+    extractor = make_feature_extractor(n_mels=8)
+    assert isinstance(extractor, LogMelFeatures) and extractor.n_mels == 8
+
+
+def test_vq_wav2vec_with_another_hop_is_rejected(tmp_path):
+    path = tmp_path / "hop80.pt"
+    torch.save(fairseq_checkpoint([(8, 10, 5), (8, 8, 4), (8, 4, 2), (8, 4, 2)]), path)
+    with pytest.raises(ValueError, match="hops 80 samples"):
+        make_feature_extractor(vq_wav2vec_checkpoint=path)

@@ -4,6 +4,7 @@
   at 100 Hz.
 - `VqWav2VecFeatures` (frozen, optional): upstream's vq-wav2vec convolutional feature extractor
   (upstream.md §2.4), loaded from a fairseq checkpoint without fairseq by `load_vq_wav2vec`.
+  `make_feature_extractor` picks one of the two for ingest; both give Ta = N // 480 + 1 rows.
 - `AudioEncoder` (learned): features (B, Ta, C) -> tokens (B, T, D) at the motion frame rate, so
   rotary positions of audio memory and motion mean the same time (findings.md).
 """
@@ -35,6 +36,13 @@ VQ_WAV2VEC_CONV_LAYERS = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (
 _MAX_STUBBED_GLOBALS = 64
 
 
+def log_mel_frames(num_samples: int, sample_rate: int = WAVEFORM_RATE) -> int:
+    """Log-mel frames Ta for N samples: ceil(N·16k/rate) // 160 + 1 (N // 480 + 1 at 48 kHz
+    whenever N % 480 is not 478 or 479, e.g. for any whole number of 1600-sample frames)."""
+    resampled = math.ceil(num_samples * FEATURE_SAMPLE_RATE / sample_rate)
+    return resampled // HOP_LENGTH + 1
+
+
 class LogMelFeatures(nn.Module):
     """Non-learned log-mel features: (B, N, C) waveform -> (B, Ta, C·n_mels), channel-major."""
 
@@ -52,10 +60,8 @@ class LogMelFeatures(nn.Module):
         )
 
     def num_frames(self, num_samples: int) -> int:
-        """Feature frames Ta for N samples: ceil(N·16k/rate) // 160 + 1 (N // 480 + 1 at 48 kHz
-        whenever N % 480 is not 478 or 479, e.g. for any whole number of 1600-sample frames)."""
-        resampled = math.ceil(num_samples * FEATURE_SAMPLE_RATE / self.sample_rate)
-        return resampled // HOP_LENGTH + 1
+        """Feature frames Ta for N samples (see `log_mel_frames`)."""
+        return log_mel_frames(num_samples, self.sample_rate)
 
     def forward(self, waveform: Tensor) -> Tensor:
         """(B, N, C) normalised waveform -> (B, Ta, C·n_mels) log-mel, channel 0's bins first."""
@@ -182,6 +188,7 @@ class VqWav2VecFeatures(nn.Module):
         super().__init__()
         if activation not in ("relu", "gelu"):
             raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        self.sample_rate = sample_rate
         self.log_compression = log_compression
         self.skip_connections = skip_connections
         self.residual_scale = math.sqrt(residual_scale)  # fairseq scales residuals by sqrt(value)
@@ -231,6 +238,35 @@ class VqWav2VecFeatures(nn.Module):
         if self.log_compression:
             x = torch.log(x.abs() + 1)
         return rearrange(x, "(b c) d t -> b t (c d)", b=batch)
+
+
+class LogMelAligned(nn.Module):
+    """A 100 Hz extractor's features on the log-mel frame grid: (B, N, C) -> (B, Ta, D).
+
+    Ta = `log_mel_frames(N)`, so the cached features have the same rows whichever front end made
+    them, and data/windows.py's slice [round(s·10/3), ...) means the same times for both; the
+    models' feature widths are the only difference. vq-wav2vec frame j covers 16 kHz samples
+    [160 j, 160 j + field), so its centre sits (field − 1) / 2 samples (≈ 1.45 frames) after the
+    centre of log-mel frame j: rows are shifted by that offset, rounded, and the few rows at the
+    ends (≈ 3 in all) repeat the edge frames instead of holding zeros that would read as a sound.
+    """
+
+    def __init__(self, extractor: VqWav2VecFeatures) -> None:
+        super().__init__()
+        if extractor.hop != HOP_LENGTH:
+            raise ValueError(
+                f"the vq-wav2vec extractor hops {extractor.hop} samples at 16 kHz; the feature "
+                f"cache needs {HOP_LENGTH} (100 Hz)"
+            )
+        self.extractor = extractor
+        self.offset = round((extractor.receptive_field - 1) / 2 / HOP_LENGTH)
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """(B, N, C) waveform -> (B, log_mel_frames(N), C·feature_dim)."""
+        features = self.extractor(waveform)
+        rows = log_mel_frames(waveform.shape[1], self.extractor.sample_rate)
+        source = torch.arange(rows, device=features.device) - self.offset
+        return features[:, source.clamp(0, features.shape[1] - 1)]
 
 
 def _receptive_field(conv_layers: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
@@ -332,3 +368,19 @@ def load_vq_wav2vec(path: str | Path, *, sample_rate: int = WAVEFORM_RATE) -> Vq
             )
     extractor.conv_layers.load_state_dict(weights)
     return extractor
+
+
+def make_feature_extractor(
+    *, n_mels: int = 40, vq_wav2vec_checkpoint: str | Path | None = None
+) -> nn.Module:
+    """The non-learned front end: (B, N, 2) normalised waveform -> (B, Ta, C), Ta = N // 480 + 1.
+
+    Log-mel (C = 2·n_mels) by default; with a fairseq checkpoint, upstream's frozen vq-wav2vec
+    (C = 2·512 = 1024, upstream.md §2.4; n_mels is then unused). The models' audio input width
+    (`audio_feature_dim`, the guide's `audio_dim`) must equal C. Its one-group GroupNorms
+    normalise over the whole input, so features of a whole scene differ slightly from upstream's,
+    computed per 20 s window.
+    """
+    if vq_wav2vec_checkpoint is None:
+        return LogMelFeatures(n_mels=n_mels)
+    return LogMelAligned(load_vq_wav2vec(vq_wav2vec_checkpoint))

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from audio2photoreal_pipelines.data.normalise import audio_mean_std, normalise
 from audio2photoreal_pipelines.data.scenes import SceneValidationError, discover_scenes
+from audio2photoreal_pipelines.models.audio import load_vq_wav2vec
 from audio2photoreal_pipelines.pipelines.ingest import nodes
 from tests.data.conftest import write_scenes
+from tests.models.test_audio import SMALL_CONV_LAYERS, fairseq_checkpoint
 
 SYNTHETIC = {
     "seed": 0,
@@ -144,3 +148,30 @@ def test_audio_features_are_computed_per_scene_at_100_hz(tmp_path):
     assert features["scene01"].shape == (30 * 1600 // 480 + 1, 16)
     assert features["scene02"].shape == (45 * 1600 // 480 + 1, 16)
     assert np.isfinite(features["scene02"]).all()
+
+
+def test_vq_wav2vec_features_have_the_log_mel_rows_and_centred_frames(tmp_path):
+    scenes = discover_scenes(write_scenes(tmp_path / "P1", [30, 45]))
+    masks = nodes.build_face_masks(scenes)
+    stats, _ = nodes.compute_stats(scenes, masks, {"train": list(scenes), "val": [], "test": []})
+    checkpoint = tmp_path / "vq-wav2vec.pt"
+    torch.save(fairseq_checkpoint(SMALL_CONV_LAYERS), checkpoint)  # 8 channels per audio channel
+    log_mel = nodes.compute_audio_features(
+        scenes, stats, {"n_mels": 8, "vq_wav2vec_checkpoint": None}
+    )
+    features = nodes.compute_audio_features(
+        scenes, stats, {"n_mels": 8, "vq_wav2vec_checkpoint": str(checkpoint)}
+    )
+    for name in scenes:
+        assert features[name].shape == (log_mel[name].shape[0], 2 * 8)
+    # The frozen extractor sees the normalised waveform; its 98 frames of a 30-frame scene
+    # (field 465, hop 160) land one row late on the 101-row log-mel grid, edges repeated.
+    scene = scenes["scene01"]
+    audio = normalise(scene.read_audio(0, scene.num_frames), *audio_mean_std(stats))
+    with torch.inference_mode():
+        raw = load_vq_wav2vec(checkpoint)(torch.from_numpy(audio)[None])[0].numpy()
+    out = features["scene01"]
+    assert raw.shape[0] == 98 and out.shape[0] == 101
+    np.testing.assert_allclose(out[1:99], raw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[0], raw[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[99:], raw[[-1, -1]], rtol=1e-5, atol=1e-6)

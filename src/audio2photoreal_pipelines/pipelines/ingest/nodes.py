@@ -23,7 +23,7 @@ from audio2photoreal_pipelines.data.scenes import (
 from audio2photoreal_pipelines.data.splits import chunk_test_scenes, split_scenes
 from audio2photoreal_pipelines.data.stats import compute_data_stats, summarise_stats
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig
-from audio2photoreal_pipelines.models.audio import LogMelFeatures
+from audio2photoreal_pipelines.models.audio import make_feature_extractor
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +109,12 @@ def make_test_chunks(
 def compute_audio_features(
     scenes: dict[str, Scene], data_stats: dict[str, np.ndarray], feature_params: dict
 ) -> dict[str, np.ndarray]:
-    """Log-mel features of each scene's normalised audio, computed once: (Ta, 2 * n_mels)."""
-    features = LogMelFeatures(**feature_params)
+    """Features of each scene's normalised audio at 100 Hz, computed once: (Ta, C).
+
+    Log-mel (C = 2 * n_mels), or upstream's frozen vq-wav2vec (C = 1024) when
+    ``vq_wav2vec_checkpoint`` is set; Ta = N // 480 + 1 either way.
+    """
+    features = make_feature_extractor(**feature_params)
     mean, std = audio_mean_std(data_stats)
     out = {}
     with torch.inference_mode():

@@ -1,0 +1,183 @@
+"""`conf/paper` (`kedro run --env paper`): upstream's sizes, schedules and sampling.
+
+Values from upstream.md §2.3-§5. The models are only built, never run: their parameter counts
+come from their layer shapes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from audio2photoreal_pipelines.models.builders import build_guide, build_vq
+from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.generate import SamplingConfig
+from audio2photoreal_pipelines.training.config import TrainConfig
+from tests.models import upstream_counts as upstream
+from tests.models.upstream_counts import trainable
+
+CONF = Path(__file__).parents[1] / "conf"
+PAPER_BLOCKS = ("vq", "guide", "face", "pose", "sample")
+
+# upstream.md §5.1 (README commands) and §5.2 (optimisation defaults); steps: §5.2's configured
+# length, except the guide's, which counts epochs without end (its released checkpoint: 100k).
+DIFFUSION_TRAIN = {
+    "steps": 800_000,
+    "batch_size": 4,
+    "lr": 1e-4,
+    "betas": (0.9, 0.999),
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "lr_milestones": (),
+    "grad_clip_norm": None,
+    "ema_decay": None,
+    "checkpoint_every": 5000,
+    "seed": 10,
+}
+UPSTREAM_TRAIN = {
+    "face": DIFFUSION_TRAIN,
+    "pose": DIFFUSION_TRAIN,
+    "vq": {
+        "steps": 300_000,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "betas": (0.9, 0.99),
+        "weight_decay": 0.0,
+        "warmup_steps": 1000,
+        "lr_milestones": (300_000,),
+        "lr_gamma": 0.05,
+        "grad_clip_norm": None,
+        "seed": 123,
+    },
+    "guide": {
+        "steps": 100_000,
+        "batch_size": 4,
+        "lr": 2e-4,
+        "betas": (0.9, 0.99),
+        "weight_decay": 0.1,
+        "warmup_steps": 5000,
+        "lr_milestones": (50_000, 400_000),
+        "lr_gamma": 0.1,
+        "grad_clip_norm": 1.0,
+        "checkpoint_every": 5000,
+        "seed": 10,
+    },
+}
+# upstream.md §2.3 windows, §3 objectives, §4 diffusion.
+UPSTREAM_WINDOWS = {"vq": (600, 600), "guide": (600, 600), "face": (400, 600), "pose": (400, 600)}
+UPSTREAM_OBJECTIVE = {
+    "vq": {"commit_weight": 0.02},
+    "guide": {"label_smoothing": 0.1, "cond_drop_prob": 0.2},
+    "face": {"diffusion_steps": 1000, "lambda_vel": 0.0, "cond_drop_prob": 0.2},
+    "pose": {"diffusion_steps": 1000, "lambda_vel": 2.0, "cond_drop_prob": 0.2},
+}
+# upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.
+UPSTREAM_SAMPLING = {
+    "num_repetitions": 5,
+    "sampler": "ddim",
+    "steps": 500,
+    "eta": 0.0,
+    "face_guidance": 10.0,
+    "body_guidance": 2.0,
+    "top_p": 0.94,
+    "temperature": 1.0,
+    "top_k": None,
+    "window": 600,
+    "keyframe_step": 30,
+}
+
+
+def load_parameters(env: str) -> dict:
+    """The parameters `kedro run --env <env>` sees."""
+    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env)
+    return loader["parameters"]
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return load_parameters("paper")
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return load_parameters("base")
+
+
+def missing_keys(base: dict, paper: dict, prefix: str) -> list[str]:
+    """Keys of ``base`` (recursively) that ``paper`` lacks."""
+    missing = []
+    for key, value in base.items():
+        if key not in paper:
+            missing.append(f"{prefix}.{key}")
+        elif isinstance(value, dict):
+            missing += missing_keys(value, paper[key], f"{prefix}.{key}")
+    return missing
+
+
+def test_paper_restates_whole_blocks_and_overrides_nothing_else(paper, base):
+    # Kedro's default (destructive) merge replaces each top-level block an environment defines.
+    for block in PAPER_BLOCKS:
+        assert missing_keys(base[block], paper[block], block) == []
+    assert {k: v for k, v in paper.items() if k not in PAPER_BLOCKS} == {
+        k: v for k, v in base.items() if k not in PAPER_BLOCKS
+    }
+
+
+def test_paper_train_windows_and_objectives_are_upstreams(paper):
+    for block, expected in UPSTREAM_TRAIN.items():
+        config = TrainConfig.from_params(paper[block]["train"])
+        assert {key: getattr(config, key) for key in expected} == expected, block
+        windows = paper[block]["windows"]
+        assert (windows["min_frames"], windows["max_frames"]) == UPSTREAM_WINDOWS[block]
+        assert paper[block]["objective"] == UPSTREAM_OBJECTIVE[block]
+
+
+def test_paper_sampling_is_upstreams(paper):
+    sample = paper["sample"]
+    assert {key: sample[key] for key in UPSTREAM_SAMPLING} == UPSTREAM_SAMPLING
+    assert sample["seed"] == 10
+    SamplingConfig(**{k: sample[k] for k in UPSTREAM_SAMPLING})
+
+
+def test_paper_audio_widths_match_the_default_log_mel_features(paper):
+    width = 2 * paper["audio_features"]["n_mels"]
+    assert paper["audio_features"]["vq_wav2vec_checkpoint"] is None
+    assert paper["guide"]["model"]["audio_dim"] == width
+    assert paper["face"]["model"]["audio_feature_dim"] == width
+    assert paper["pose"]["model"]["audio_feature_dim"] == width
+
+
+def relative_gap(ours: int, theirs: int) -> float:
+    return abs(ours - theirs) / theirs
+
+
+def test_paper_vq_and_guide_have_upstreams_parameter_counts(paper):
+    vq = build_vq(paper["vq"]["model"])
+    vq_parts = upstream.vq()
+    assert trainable(vq) == upstream.without(vq_parts, "project_mean_shape")
+
+    guide = build_guide(paper["guide"]["model"], vq=vq)
+    parts = upstream.guide()
+    # Differences by design: the log-mel input projection and the (1, 1, 64) null embedding.
+    shared = trainable(guide) - trainable(guide.audio_encoder.input_proj) - guide.null_audio.numel()
+    assert relative_gap(shared, upstream.without(parts, "null_cond_embed")) < 0.02
+    assert relative_gap(trainable(guide), sum(parts.values())) < 0.02
+
+
+def test_paper_denoisers_have_upstreams_parameter_counts(paper):
+    face = build_face_denoiser(paper["face"]["model"])
+    parts = upstream.face()
+    # No lip regressor here, so upstream's lip columns of the condition projection are not shared.
+    shared = upstream.without(parts, *upstream.NULLS, "lip_proj")
+    assert relative_gap(upstream.ours_denoiser_shared(face), shared) < 0.02
+    assert relative_gap(trainable(face), sum(parts.values())) < 0.02
+
+    pose = build_pose_denoiser(paper["pose"]["model"])
+    parts = upstream.pose()
+    assert (
+        relative_gap(upstream.ours_denoiser_shared(pose), upstream.without(parts, *upstream.NULLS))
+        < 0.02
+    )
+    assert relative_gap(trainable(pose), sum(parts.values())) < 0.02
