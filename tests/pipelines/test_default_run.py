@@ -41,7 +41,11 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
 
     results = np.load(data / "07_model_output" / "body" / "results.npy", allow_pickle=True).item()
     assert results["motions"].shape == (4, 104, 1, 600)
-    assert results["audio"].shape == (4, 600 * 1600, 2) and results["keyframes"].shape == (4, 20, 104)
+    assert results["audio"].shape == (4, 600 * 1600, 2) and results["keyframes"].shape == (
+        4,
+        20,
+        104,
+    )
     face = np.load(data / "07_model_output" / "face" / "results.npy", allow_pickle=True).item()
     assert face["motions"].shape == (4, 256, 1, 600) and face["keyframes"].shape == (4, 600, 256)
 
@@ -55,4 +59,7 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
         [client.get_experiment_by_name("audio2photoreal_pipelines").experiment_id]
     )
     assert "evaluation_metrics.face_L2" in run.data.metrics
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "report.html"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
+        "metrics.json",
+        "report.html",
+    }
