@@ -50,6 +50,18 @@ def write_scenes(
     return person_dir
 
 
+def write_speech_wav(
+    path: Path, seconds: float, *, rate: int = 16_000, channels: int = 1, seed: int = 0
+) -> Path:
+    """A float wav of syllable-like tone bursts (4 per second) under faint noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    bursts = (np.sin(2 * np.pi * 4 * t) > 0.3) * np.sin(2 * np.pi * 220 * t)
+    audio = 0.3 * bursts[:, None] + rng.normal(0.0, 0.01, size=(t.size, channels))
+    sf.write(path, audio.astype(np.float32), rate, subtype="FLOAT")
+    return path
+
+
 @pytest.fixture
 def make_scenes(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``make_scenes(frames, **kwargs)`` writes a person folder under tmp_path."""

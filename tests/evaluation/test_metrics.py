@@ -138,6 +138,14 @@ def test_lip_sync_broadcasts_reps_and_scores_constant_as_zero():
     assert metrics.lip_sync(pred, true)["lip_corr"] == pytest.approx((-1 - 1 + 0 + 0) / 4)
 
 
+def test_lip_sync_scores_a_constant_read_through_the_readout_as_zero():
+    rng = np.random.default_rng(3)
+    w, mean = rng.normal(size=256), rng.uniform(-1, 1, 256)
+    # The mean face read through w: equal up to round-off, not exactly, across frames.
+    pred = metrics.read_lip(np.broadcast_to(mean, (2, 90, 256)).copy(), w, 0.7)
+    assert metrics.lip_sync(pred, rng.normal(size=(2, 90)))["lip_corr"] == 0
+
+
 def test_lip_readout_recovers_a_linear_lip_direction():
     rng = np.random.default_rng(8)
     face, w_true = rng.normal(size=(60, 8)), rng.normal(size=8)

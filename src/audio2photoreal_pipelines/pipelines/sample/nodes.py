@@ -17,7 +17,7 @@ from audio2photoreal_pipelines.data.normalise import (
 from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.user_audio import load_user_audio
 from audio2photoreal_pipelines.data.windows import fixed_windows
-from audio2photoreal_pipelines.models.audio import LogMelFeatures
+from audio2photoreal_pipelines.models.audio import make_feature_extractor
 from audio2photoreal_pipelines.models.generate import (
     SamplingConfig,
     generate_body,
@@ -27,7 +27,9 @@ from audio2photoreal_pipelines.training.device import select_device
 
 logger = logging.getLogger(__name__)
 
-SAMPLING_KEYS = {"audio", "max_clips", "seed", "device"}
+# Not sampler settings; model_alias is read by the catalog, but `--params sample.model_alias=`
+# also merges it into params:sample.
+SAMPLING_KEYS = {"audio", "max_clips", "seed", "device", "model_alias"}
 
 
 def _sampling_config(sample: dict) -> SamplingConfig:
@@ -54,7 +56,7 @@ def prepare_inputs(
         mean, std = audio_mean_std(data_stats)
         waveform = torch.from_numpy(normalise(audio, mean, std))[None]
         with torch.inference_mode():
-            features = LogMelFeatures(**feature_params)(waveform)
+            features = make_feature_extractor(**feature_params)(waveform)
         frames = audio.shape[0] // 1600
         return {
             "audio": waveform.numpy(),
