@@ -178,6 +178,8 @@ class RegistryChampionsDataset(AbstractDataset[dict, dict]):
 
     def save(self, data: dict) -> None:
         client = MlflowClient()
+        if mlflow.active_run() is not None:
+            mlflow.log_dict(data, "promotions.json")
         for decision in data.values():
             name, version = decision["name"], str(decision["version"])
             for metric, value in decision["metrics"].items():
