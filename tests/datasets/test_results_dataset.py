@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from kedro.io import DatasetError
@@ -65,3 +67,17 @@ def test_load_refuses_extra_keys_and_non_numeric_values(tmp_path, change, messag
 
     with pytest.raises(DatasetError, match=message):
         UpstreamResultsDataset(filepath=str(path)).load()
+
+
+def test_load_never_runs_code_a_file_pickles(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "results.npy"
+    np.save(path, np.array(Exploit(), dtype=object), allow_pickle=True)
+    with pytest.raises(DatasetError, match="refusing to unpickle"):
+        UpstreamResultsDataset(filepath=str(path)).load()
+    assert not marker.exists()

@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
+import pickle
+from typing import IO
+
 import numpy as np
 
 from audio2photoreal_pipelines.datasets._file_dataset import FileDataset
 
 RESULT_KEYS = ("motions", "audio", "gt", "lengths", "keyframes")
+# What a dict of numeric arrays pickles to (numpy 1.x files name numpy.core).
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_pickled_npy(handle: IO[bytes], source: str) -> object:
+    """The object in a ``.npy`` holding one pickled 0-d object array, unpickled safely."""
+    try:
+        read_header = _HEADER_READERS.get(np.lib.format.read_magic(handle))
+        if read_header is None:
+            raise ValueError("unsupported .npy format version")
+        _, _, dtype = read_header(handle)
+        if dtype != np.dtype(object):
+            raise ValueError(f"dtype {dtype}, not a pickled dict")
+        array = _ArrayUnpickler(handle).load()
+        if not isinstance(array, np.ndarray) or array.shape != ():
+            raise ValueError("not a single pickled object")
+        return array.item()
+    except (ValueError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{source}: not a readable results.npy ({err})") from None
 
 
 class UpstreamResultsDataset(FileDataset):
     """Generated motion in the layout upstream's renderer reads (``np.load(...).item()``).
 
-    Upstream pickles a dict into a 0-d object array, so loading needs ``allow_pickle``; this
-    dataset only loads files whose dict holds exactly upstream's keys of plain numeric arrays.
+    Upstream pickles a dict into a 0-d object array. ``np.load(allow_pickle=True)`` would run
+    whatever a file pickles, so loading here unpickles with an allow-list of numpy's array types
+    only, then checks for exactly upstream's keys of numeric arrays.
     """
 
     def load(self) -> dict[str, np.ndarray]:
         """Read the dict back, refusing anything but upstream's keys of numeric arrays."""
         with self._open_load() as handle:
-            data = np.load(handle, allow_pickle=True).item()
+            data = _read_pickled_npy(handle, self._load_path_str())
         if not isinstance(data, dict) or set(data) != set(RESULT_KEYS):
             raise ValueError(f"{self._load_path_str()}: not a results.npy with keys {RESULT_KEYS}")
         if not all(isinstance(v, np.ndarray) and v.dtype.kind in "fiu" for v in data.values()):
