@@ -46,6 +46,28 @@ def _rep_major(samples: Tensor, repetitions: int) -> Tensor:
     return rearrange(samples, "(s r) ... -> r s ...", r=repetitions)
 
 
+def _diffuse(
+    denoiser: FaceDenoiser | PoseDenoiser,
+    cond: dict[str, Tensor],
+    guidance: float,
+    config: SamplingConfig,
+    generator: torch.Generator,
+) -> Tensor:
+    """x0 (B, T, F) for a clip-length condition, over overlapping windows when it is long."""
+    batch, num_frames = cond["length_mask"].shape
+    return sample_long(
+        denoiser,
+        make_sampler(config.sampler, num_inference_steps=config.steps),
+        cond,
+        shape=(batch, num_frames, denoiser.nfeats),
+        window=config.window,
+        overlap=config.overlap,
+        guidance_scale=guidance,
+        generator=generator,
+        eta=config.eta,
+    )
+
+
 def generate_face(
     face: FaceDenoiser,
     audio_features: Tensor,
@@ -59,19 +81,7 @@ def generate_face(
         "audio_features": _repeat_clips(audio_features, r),
         "length_mask": _repeat_clips(length_mask, r),
     }
-    num_clips, num_frames = length_mask.shape
-    x0 = sample_long(
-        face,
-        make_sampler(config.sampler, num_inference_steps=config.steps),
-        cond,
-        shape=(num_clips * r, num_frames, face.nfeats),
-        window=config.window,
-        overlap=config.overlap,
-        guidance_scale=config.face_guidance,
-        generator=generator,
-        eta=config.eta,
-    )
-    return _rep_major(x0, r)
+    return _rep_major(_diffuse(face, cond, config.face_guidance, config, generator), r)
 
 
 def generate_body(
@@ -85,7 +95,7 @@ def generate_body(
 ) -> tuple[Tensor, Tensor]:
     """Body poses (R, S, T, 104) and their 1 fps guide poses (R, S, K, 104)."""
     r = config.num_repetitions
-    num_clips, num_frames = length_mask.shape
+    num_frames = length_mask.shape[1]
     num_keyframes = -(-num_frames // config.keyframe_step)
     tokens = guide.generate(
         audio_features,
@@ -105,15 +115,5 @@ def generate_body(
         "keyframes": guide_poses * keyframe_mask[..., None],
         "keyframe_mask": keyframe_mask,
     }
-    x0 = sample_long(
-        pose,
-        make_sampler(config.sampler, num_inference_steps=config.steps),
-        cond,
-        shape=(num_clips * r, num_frames, pose.nfeats),
-        window=config.window,
-        overlap=config.overlap,
-        guidance_scale=config.body_guidance,
-        generator=generator,
-        eta=config.eta,
-    )
+    x0 = _diffuse(pose, cond, config.body_guidance, config, generator)
     return _rep_major(x0, r), _rep_major(guide_poses, r)

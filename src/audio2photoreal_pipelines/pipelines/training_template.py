@@ -113,8 +113,19 @@ def fit(
     return trained, result.history
 
 
-def diffusion_loss_fn(objective: dict) -> Callable:
-    """The diffusion objective of ``objective`` (steps, velocity weight, condition dropout)."""
+def fit_denoiser(
+    build_denoiser: Callable[[dict], torch.nn.Module],
+    windows: WindowSampler,
+    *,
+    kind: str,
+    model_params: dict,
+    train_params: dict,
+    objective: dict,
+    dataset: dict,
+    checkpoints: dict,
+    data_stats: dict[str, np.ndarray],
+) -> tuple[TrainedModel, list[dict]]:
+    """``fit`` with the diffusion objective (steps, velocity weight, condition dropout)."""
     scheduler = make_training_scheduler(objective["diffusion_steps"])
 
     def loss_fn(denoiser, batch, generator):
@@ -127,7 +138,17 @@ def diffusion_loss_fn(objective: dict) -> Callable:
             generator=generator,
         )
 
-    return loss_fn
+    return fit(
+        lambda: build_denoiser(model_params),
+        loss_fn,
+        windows,
+        kind=kind,
+        train_params=train_params,
+        fingerprint={"model": model_params, "objective": objective},
+        dataset=dataset,
+        checkpoints=checkpoints,
+        data_stats=data_stats,
+    )
 
 
 def create_training_pipeline(

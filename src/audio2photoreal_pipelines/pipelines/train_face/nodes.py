@@ -9,7 +9,7 @@ import numpy as np
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser
-from audio2photoreal_pipelines.pipelines.training_template import diffusion_loss_fn, fit
+from audio2photoreal_pipelines.pipelines.training_template import fit_denoiser
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ def train_face(
             "No lip regressor configured (face.model.lip_dim is 0): the face model is "
             "conditioned on audio only, unlike upstream's audio + 338 lip vertices."
         )
-    return fit(
-        lambda: build_face_denoiser(model_params),
-        diffusion_loss_fn(objective),
+    return fit_denoiser(
+        build_face_denoiser,
         windows,
         kind="face",
+        model_params=model_params,
         train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective},
+        objective=objective,
         dataset=dataset,
         checkpoints=checkpoints,
         data_stats=data_stats,

@@ -7,7 +7,7 @@ import numpy as np
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.denoisers import build_pose_denoiser
-from audio2photoreal_pipelines.pipelines.training_template import diffusion_loss_fn, fit
+from audio2photoreal_pipelines.pipelines.training_template import fit_denoiser
 
 
 def train_pose(
@@ -20,13 +20,13 @@ def train_pose(
     checkpoints: dict,
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the body denoiser on noisy poses, the audio and the 1 fps guide poses."""
-    return fit(
-        lambda: build_pose_denoiser(model_params),
-        diffusion_loss_fn(objective),
+    return fit_denoiser(
+        build_pose_denoiser,
         windows,
         kind="pose",
+        model_params=model_params,
         train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective},
+        objective=objective,
         dataset=dataset,
         checkpoints=checkpoints,
         data_stats=data_stats,
