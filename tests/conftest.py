@@ -52,6 +52,43 @@ def run_session(project: Path, pipelines: list[str], **dotted_params) -> dict:
             mlflow.end_run()
 
 
+@pytest.fixture(autouse=True)
+def isolated_mlflow_state(monkeypatch: pytest.MonkeyPatch):
+    """Start every test with MLflow's process-wide state unset, and end any run it leaves.
+
+    MLflow keeps the tracking and registry URIs and the active experiment in module globals and
+    environment variables; a session in one test's project copy would otherwise steer the next
+    test to its store. The globals are private, hence the explicit module paths.
+    """
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+def use_project_store(project: Path) -> None:
+    """Point this process's MLflow tracking and registry at ``project``'s ``mlflow.db``."""
+    import mlflow
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
 @pytest.fixture
 def upstream_stats_dir() -> Path:
     """The real upstream data_stats.pth files, or a skip where they are absent (a fresh clone)."""
@@ -73,6 +110,12 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
+    # MLflow caches one store per URI string, so every copy's relative ``sqlite:///mlflow.db``
+    # would share the first copy's database within one pytest process; name the file absolutely.
+    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    mlflow_yml.write_text(
+        mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{root / 'mlflow.db'}")
+    )
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
     # Kedro wants a source folder; the package itself is imported from the installed project.
     (root / "src").mkdir()

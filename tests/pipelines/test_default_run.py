@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import run_session
+from tests.conftest import run_session, use_project_store
 
 KINDS = ("vq", "guide", "face", "pose")
 TINY_RUN = {
@@ -49,7 +48,7 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
     face = np.load(data / "07_model_output" / "face" / "results.npy", allow_pickle=True).item()
     assert face["motions"].shape == (4, 256, 1, 600) and face["keyframes"].shape == (4, 600, 256)
 
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    use_project_store(project_copy)
     client = MlflowClient()
     for kind in KINDS:
         champion = client.get_model_version_by_alias(f"a2p-SYN001-{kind}", "champion")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from tests.conftest import run_session
+from tests.conftest import run_session, use_project_store
 
 FAST = {
     "vq.train.steps": 30,
@@ -26,7 +26,7 @@ def test_train_vq_and_guide_register_loadable_models(project_copy):
     run_session(project_copy, ["ingest"])
     run_session(project_copy, ["train_vq"], **FAST)
     run_session(project_copy, ["train_guide"], **FAST)
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    use_project_store(project_copy)
     client = MlflowClient()
     for kind in ("vq", "guide"):
         (version,) = client.search_model_versions(f"name='a2p-SYN001-{kind}'")
