@@ -239,3 +239,60 @@ def test_fd_of_identical_ill_conditioned_sets_is_zero_to_rounding():
     x = (np.cumsum(rng.normal(size=(10, 200, 30)), axis=1) @ mix).reshape(-1, 30)
     trace = np.trace(np.cov(x, rowvar=False))
     assert abs(metrics.frechet_distance(x, x.copy())) < 1e-12 * trace
+
+
+def _bumps(frames: int, starts: list[int], width: int = 12) -> np.ndarray:
+    """(frames, 2) motion at rest except a linear ramp of ``width`` frames after each start."""
+    x = np.zeros((frames, 2))
+    for s in starts:
+        x[s : s + width] += np.linspace(0.0, 1.0, width)[:, None]
+        x[s + width :] += 1.0
+    return x
+
+
+def test_stroke_response_by_hand():
+    # Speed is constant inside each 12-frame ramp and zero elsewhere (central differences smear
+    # one frame at each end): mean speed in the windows / mean speed over the clip.
+    motion = _bumps(120, [20, 70])
+    speed = metrics.pose_speed(motion)
+    expected = np.mean([speed[s : s + 12].mean() for s in (20, 70)]) / speed.mean()
+    assert metrics.stroke_response(motion[None], [np.array([20, 70])]) == pytest.approx(expected)
+    assert expected > 4  # the motion happens only at the strokes
+
+
+def test_stroke_response_separates_aligned_from_shifted_motion():
+    rng = np.random.default_rng(0)
+    starts = np.sort(rng.choice(np.arange(0, 560, 30), 12, replace=False)) + rng.integers(0, 10)
+    aligned = _bumps(600, list(starts))
+    shifted = _bumps(600, list(starts + 15))
+    strokes = [starts]
+    assert metrics.stroke_response(aligned[None], strokes) > 3
+    assert metrics.stroke_response(shifted[None], strokes) < 1.5
+
+
+def test_stroke_response_of_motion_unrelated_to_strokes_is_about_one():
+    motion = np.cumsum(np.random.default_rng(1).normal(size=(4, 3000, 5)), axis=1)
+    strokes = [np.arange(5, 2980, 37)] * 4
+    assert metrics.stroke_response(motion, strokes) == pytest.approx(1.0, abs=0.05)
+
+
+def test_stroke_response_skips_clips_without_strokes_and_averages_reps():
+    motion = np.stack([_bumps(100, [10]), 2 * _bumps(100, [10])])[:, None]  # (R=2, S=1, T, F)
+    two_clips = np.concatenate([motion, motion], axis=1)  # (2, 2, T, F)
+    one = metrics.stroke_response(motion, [np.array([10])])
+    assert metrics.stroke_response(two_clips, [np.array([10]), np.array([], int)]) == one
+    assert np.isnan(metrics.stroke_response(motion, [np.array([95])]))  # window past the end
+    with pytest.raises(ValueError, match="stroke lists"):
+        metrics.stroke_response(two_clips, [np.array([10])])
+
+
+def test_keyframe_error_averages_valid_keyframes_and_repetitions():
+    keyframes = np.zeros((2, 3, 4))
+    mask = np.array([[True, True, False], [True, False, False]])
+    pred = np.zeros((2, 2, 3, 4))
+    pred[0, 0, 0] = 2.0  # squared error 4 in every dim at one valid keyframe of repetition 0
+    pred[:, :, 2] = 100.0  # padded keyframes do not count
+    assert metrics.keyframe_error(pred, keyframes, mask) == pytest.approx(4.0 / 6)
+    assert metrics.keyframe_error(pred[1], keyframes, mask) == 0.0
+    with pytest.raises(ValueError, match="do not match"):
+        metrics.keyframe_error(pred[:, :1], keyframes, mask)

@@ -28,6 +28,25 @@ def test_trajectories_plot_gt_and_every_rep_of_active_dims(motion):
     np.testing.assert_array_equal(top.lines[-1].get_ydata(), gt[1, :, 1])
 
 
+def test_body_strokes_mark_strokes_and_guide_poses_at_their_frames(motion):
+    gt, pred = motion
+    guide_poses = pred[:, :, ::10]
+    fig = plots.plot_body_strokes(
+        pred, gt, guide_poses, np.array([3, 20]), sample=1, num_dims=2, keyframe_step=10
+    )
+    top = fig.axes[0]
+    assert top.get_ylabel() == "dim 1"
+    strokes = [line for line in top.lines if line.get_label() == "true stroke starts"]
+    vertical = [line for line in top.lines[:2] if np.ptp(line.get_xdata()) == 0]
+    np.testing.assert_allclose(sorted(line.get_xdata()[0] for line in vertical), [0.1, 20 / 30])
+    assert len(strokes) == 1
+    guides = [line for line in top.lines if line.get_marker() == "o"]
+    assert len(guides) == 3
+    np.testing.assert_allclose(guides[0].get_xdata(), np.arange(3) * 10 / 30)
+    np.testing.assert_array_equal(guides[2].get_ydata(), guide_poses[2, 1, :, 1])
+    np.testing.assert_array_equal(top.lines[-2].get_ydata(), gt[1, :, 1])
+
+
 def test_face_pca_projects_gt_and_predictions(motion):
     gt, pred = motion
     fig = plots.plot_face_pca(pred, gt, valid=np.ones(gt.shape[:2], dtype=bool), max_points=40)

@@ -87,6 +87,16 @@ def test_bc_column_uses_onsets(data):
     assert rows[0]["BC"] == pytest.approx(expected)
 
 
+def test_stroke_column_uses_the_stroke_frames(data):
+    strokes = [np.array([5, 30]), np.array([12]), np.array([], dtype=int)]
+    methods = {"GT": {"body": baselines.gt_baseline(data["body"])}}
+    rows = table.evaluate_methods(
+        methods, data["body"], None, None, num_pairs=100, stroke_frames=strokes
+    )
+    assert rows[0]["stroke_resp"] == pytest.approx(metrics.stroke_response(data["body"], strokes))
+    assert _evaluate(data, methods)[0]["stroke_resp"] is None
+
+
 def test_shape_mismatch_names_the_method(data):
     with pytest.raises(ValueError, match="'bad' body"):
         _evaluate(data, {"bad": {"body": np.zeros((1, 3, 59, 6))}})

@@ -46,6 +46,58 @@ def plot_trajectories(
     return fig
 
 
+def plot_body_strokes(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    guide_poses: np.ndarray,
+    stroke_frames: np.ndarray | None,
+    *,
+    sample: int = 0,
+    num_dims: int = 4,
+    keyframe_step: int = 30,
+    fps: int = FPS,
+) -> Figure:
+    """Body pred (R, S, T, F) and GT (S, T, F) with the guide poses (R, S, K, F) at their frames
+    and the true stroke starts (frames of the sample's clip) as vertical lines.
+
+    The dims are the GT's fastest-moving ones, where strokes show.
+    """
+    dims = most_active_dims(np.diff(gt, axis=1), num_dims)
+    time = np.arange(gt.shape[1]) / fps
+    key_time = np.arange(guide_poses.shape[2]) * keyframe_step / fps
+    fig = Figure(figsize=(10, 1.9 * len(dims)), layout="constrained")
+    axes = fig.subplots(len(dims), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, d in zip(axes, dims, strict=True):
+        for frame in [] if stroke_frames is None else stroke_frames:
+            ax.axvline(frame / fps, color="tab:green", alpha=0.35, lw=1)
+        for r in range(pred.shape[0]):
+            first = r == 0
+            ax.plot(
+                time,
+                pred[r, sample, :, d],
+                color="tab:orange",
+                alpha=0.5,
+                lw=1,
+                label="predicted" if first else None,
+            )
+            ax.plot(
+                key_time,
+                guide_poses[r, sample, :, d],
+                "o",
+                ms=3,
+                color="tab:blue",
+                alpha=0.6,
+                label="guide poses" if first else None,
+            )
+        ax.plot(time, gt[sample, :, d], color="black", lw=1.5, label="GT")
+        ax.set_ylabel(f"dim {d}")
+    axes[0].plot([], [], color="tab:green", alpha=0.35, label="true stroke starts")
+    axes[0].legend(loc="upper right", fontsize="small", ncol=4)
+    axes[-1].set_xlabel("time (s)")
+    fig.suptitle(f"body, strokes and guide poses (sample {sample})")
+    return fig
+
+
 def plot_face_pca(
     pred: np.ndarray,
     gt: np.ndarray,

@@ -22,6 +22,7 @@ COLUMNS = (
     "lip_corr",
     "lip_err",
     "BC",
+    "stroke_resp",
 )
 
 
@@ -35,6 +36,7 @@ def evaluate_methods(
     lip_readout: tuple[np.ndarray, float] | None = None,
     onsets: Sequence[np.ndarray] | None = None,
     mean_vel: float | None = None,
+    stroke_frames: Sequence[np.ndarray] | None = None,
     fps: int = metrics.FPS,
     bc_sigma: float = 0.3,
     bc_drop_seconds: float = 2.0,
@@ -45,8 +47,9 @@ def evaluate_methods(
 
     GT: body (S, T, 104), face (S, T, 256), face_valid (S, T). Lip columns need ``lip_truth``
     (S, T) and ``lip_readout`` (w, b) fitted in the face arrays' space; BC needs ``onsets`` (one
-    array of seconds per sample) and ``mean_vel``, the GT mean pose speed. Unavailable
-    columns are None.
+    array of seconds per sample) and ``mean_vel``, the GT mean pose speed; stroke_resp needs
+    ``stroke_frames`` (the true stroke starts of each sample, in frames). Unavailable columns
+    are None.
     """
     rows = []
     for name, preds in methods.items():
@@ -71,6 +74,8 @@ def evaluate_methods(
                     sigma=bc_sigma,
                     drop_seconds=bc_drop_seconds,
                 )
+            if stroke_frames is not None:
+                row["stroke_resp"] = metrics.stroke_response(body, stroke_frames, fps=fps)
         if face is not None and gt_face is not None:
             _check_pred(name, "face", face, gt_face)
             row.update(

@@ -80,12 +80,13 @@ def _raw_gt(inputs, stats, kind: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def samples(person, inputs):
-    """'Our' samples: the raw GT plus noise, (R, S, T, F)."""
+    """'Our' samples: the raw GT plus noise, (R, S, T, F), and the body's 1 fps guide poses."""
     stats, rng = person[2], np.random.default_rng(2)
-    return {
+    motion = {
         kind: _raw_gt(inputs, stats, kind) + rng.normal(0, 0.5, (REPS, 2, LENGTH, dim))
         for kind, dim in (("body", 104), ("face", 256))
     }
+    return {**motion, "guide_poses": motion["body"][:, :, ::30]}
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +181,16 @@ def test_lip_readout_is_empty_for_a_real_person(person):
 
 def test_synthetic_clip_truth_is_relative_to_each_chunk():
     truth = {
-        "scene03": {"lip": np.arange(200.0), "onset_seconds": np.array([0.5, 1.2, 2.0, 3.9, 4.0])},
-        "scene04": {"lip": -np.arange(200.0), "onset_seconds": np.array([0.0, 2.99, 3.0])},
+        "scene03": {
+            "lip": np.arange(200.0),
+            "onset_seconds": np.array([0.5, 1.2, 2.0, 3.9, 4.0]),
+            "stroke_frames": np.array([10, 31, 119, 120, 150]),
+        },
+        "scene04": {
+            "lip": -np.arange(200.0),
+            "onset_seconds": np.array([0.0, 2.99, 3.0]),
+            "stroke_frames": np.array([0, 89, 90]),
+        },
     }
     chunks = [*CHUNKS, {"scene": "scene03", "start": 0, "length": LENGTH}]
     inputs = {"length_mask": np.ones((2, LENGTH), dtype=bool)}
@@ -193,6 +202,7 @@ def test_synthetic_clip_truth_is_relative_to_each_chunk():
     # scene03 starts at 1.0 s; a 3 s chunk keeps onsets in [0, 3).
     assert clip["onsets"][0] == pytest.approx([0.2, 1.0, 2.9])
     assert clip["onsets"][1] == pytest.approx([0.0, 2.99])
+    assert clip["strokes"] == [[1, 89], [0, 89]]  # frames of each chunk, inside it
 
 
 def _tone_bursts(starts: list[float], seconds: float, rate: int = 48_000) -> np.ndarray:
@@ -276,11 +286,25 @@ def test_report_embeds_the_table_and_every_figure(person, inputs, samples, basel
         "face_pca",
         "repetition_spread",
         "lip_sync",
+        "body_strokes",
     }
     assert '<table class="metrics">' in html
     assert all(f"<td>{row['method']}</td>" in html for row in rows)
     assert html.count('src="data:image/png;base64,') == len(figures)
     assert "a2p-P1-vq v3" in html and "synthetic truth" in html
+
+
+def test_beat_note_quotes_bc_and_the_stroke_response_of_gt_and_random():
+    rows = [
+        {"method": "GT", "BC": 0.84, "stroke_resp": 2.2},
+        {"method": "Random", "BC": 0.84, "stroke_resp": 1.0},
+    ]
+    note = nodes.beat_metrics_note(rows)
+    assert "GT 0.840 vs Random 0.840" in note and "GT 2.20 vs Random 1.00" in note
+    assert "cannot tell" in note
+    real_person = [{**row, "stroke_resp": None} for row in rows]
+    assert nodes.beat_metrics_note(real_person).endswith("vs Random 0.840.")
+    assert nodes.beat_metrics_note([{"method": "GT", "BC": None}]) == ""
 
 
 def _table(ours: dict[str, float]) -> list[dict]:
