@@ -231,5 +231,5 @@ def test_shipped_scales_match_upstream_rlw104(tmp_path: Path) -> None:
 def test_default_person_generates_within_a_minute(tmp_path: Path) -> None:
     start = time.perf_counter()
     names = generate_person(tmp_path, SyntheticConfig())
-    assert len(names) == 13
+    assert len(names) == 31
     assert time.perf_counter() - start < 60

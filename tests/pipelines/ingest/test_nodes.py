@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, normalise
 from audio2photoreal_pipelines.data.scenes import SceneValidationError, discover_scenes
+from audio2photoreal_pipelines.data.synthetic import GENERATOR_VERSION
 from audio2photoreal_pipelines.models.audio import load_vq_wav2vec
 from audio2photoreal_pipelines.pipelines.ingest import nodes
 from tests.data.conftest import write_scenes
@@ -48,6 +50,20 @@ def test_acquire_generates_the_synthetic_person_once_with_its_truth(tmp_path, ca
         nodes.acquire_scenes(params, SYNTHETIC)
     assert "already generated" in caplog.text
     assert (tmp_path / "SYN9" / "scene01_audio.wav").stat().st_mtime_ns == before
+
+
+def test_acquire_regenerates_a_person_made_by_an_older_generator(tmp_path, caplog):
+    params = _dataset(tmp_path, source="synthetic", person="SYN9")
+    nodes.acquire_scenes(params, SYNTHETIC)
+    marker = tmp_path / "SYN9" / ".a2p_synthetic.json"
+    recorded = json.loads(marker.read_text())
+    assert recorded["generator_version"] == GENERATOR_VERSION
+    marker.write_text(json.dumps({**recorded, "generator_version": GENERATOR_VERSION - 1}))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        nodes.acquire_scenes(params, SYNTHETIC)
+    assert "already generated" not in caplog.text
+    assert json.loads(marker.read_text())["generator_version"] == GENERATOR_VERSION
 
 
 def test_acquire_reads_a_local_folder_without_truth(tmp_path):
