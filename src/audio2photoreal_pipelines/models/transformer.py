@@ -84,23 +84,27 @@ def _as_batch_positions(positions: Tensor) -> Tensor:
     return positions.unsqueeze(0) if positions.ndim == 1 else positions
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout: float) -> Tensor:
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
     """SDPA with a boolean mask (B|1, 1, Nq, Nk), True = attend; rows with no key give zeros."""
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        return F.scaled_dot_product_attention(q, k, v)
     # A fully masked row would give NaN from the softmax; let it attend anywhere, then zero it.
     has_key = mask.any(dim=-1, keepdim=True)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key)
     return out * has_key
 
 
 class RotaryAttention(nn.Module):
-    """Multi-head attention with rotary positions applied to projected queries and keys."""
+    """Multi-head attention with rotary positions applied to projected queries and keys.
 
-    def __init__(self, dim: int, heads: int, *, dropout: float = 0.0) -> None:
+    Attention weights are not dropped out (upstream drops them at 0.1): on the CPU, dropout
+    inside attention forces SDPA's unfused kernel and a Bernoulli draw per weight, which took
+    half of a guide training step. The layers' residual dropouts remain.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
-        self.dropout = dropout
         # Same parameter count as nn.MultiheadAttention (in_proj 3·D² + 3·D, out_proj D² + D).
         self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(dim, 2 * dim)
@@ -117,7 +121,7 @@ class RotaryAttention(nn.Module):
         """Attend queries from x (B, N, D), rotated by freqs, to k, v (B, H, M, Dh) -> (B, N, D)."""
         q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.heads)
         q = apply_rotary_emb(freqs, q)
-        out = _attend(q, k, v, mask, self.dropout if self.training else 0.0)
+        out = _attend(q, k, v, mask)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 
 
@@ -142,12 +146,10 @@ class FiLMTransformerDecoderLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.self_norm = nn.LayerNorm(dim)
-        self.self_attn = RotaryAttention(dim, heads, dropout=dropout)
+        self.self_attn = RotaryAttention(dim, heads)
         self.self_film = FiLM(dim)
         self.cross_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_memories))
-        self.cross_attns = nn.ModuleList(
-            RotaryAttention(dim, heads, dropout=dropout) for _ in range(num_memories)
-        )
+        self.cross_attns = nn.ModuleList(RotaryAttention(dim, heads) for _ in range(num_memories))
         self.cross_films = nn.ModuleList(FiLM(dim) for _ in range(num_memories))
         self.ff_norm = nn.LayerNorm(dim)
         self.ff = nn.Sequential(
