@@ -13,6 +13,7 @@ from audio2photoreal_pipelines.models.denoisers import (
     PoseDenoiser,
     build_face_denoiser,
     build_pose_denoiser,
+    interpolate_keyframes,
 )
 from audio2photoreal_pipelines.models.diffusion import (
     make_sampler,
@@ -50,7 +51,11 @@ def _cond(lengths: list[int], frames: int, seed: int = 0) -> dict[str, torch.Ten
     }
 
 
-MODELS = [(_face, 256), (_pose, 104)]
+def _tracked_pose(**kwargs) -> PoseDenoiser:
+    return _pose(keyframe_track=True, audio_to_tokens=True, **kwargs)
+
+
+MODELS = [(_face, 256), (_pose, 104), (_tracked_pose, 104)]
 
 
 @pytest.mark.parametrize(("make", "nfeats"), MODELS)
@@ -92,8 +97,21 @@ def test_dropped_face_condition_ignores_audio() -> None:
     assert (kept[0] - kept[1]).abs().max() > 1e-3
 
 
-def test_pose_drop_groups_null_audio_and_guide_poses_separately() -> None:
-    model, frames = _pose().eval(), 60
+def test_interpolate_keyframes_is_linear_between_valid_keyframes_then_holds() -> None:
+    keyframes = torch.tensor([[0.0, 3.0, 6.0, 99.0]])[..., None].expand(1, 4, 2)
+    mask = torch.tensor([[True, True, True, False]])
+    track = interpolate_keyframes(keyframes, mask, 100, 30)
+    assert track.shape == (1, 100, 2)
+    expected = torch.cat([torch.arange(60) / 10, torch.full((40,), 6.0)])
+    torch.testing.assert_close(track[0, :, 0], expected)
+    torch.testing.assert_close(track[..., 0], track[..., 1])
+    nothing_valid = interpolate_keyframes(keyframes, torch.zeros(1, 4, dtype=torch.bool), 50, 30)
+    assert torch.equal(nothing_valid, torch.zeros(1, 50, 2))
+
+
+@pytest.mark.parametrize("make", [_pose, _tracked_pose])
+def test_pose_drop_groups_null_audio_and_guide_poses_separately(make) -> None:
+    model, frames = make().eval(), 60
     cond = _cond([frames], frames)
     moved = {**cond, "keyframes": cond["keyframes"] + 1.0}
     x, t = torch.randn(1, frames, 104), torch.tensor([300])

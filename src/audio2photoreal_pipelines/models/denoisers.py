@@ -69,7 +69,7 @@ class RotaryEncoderLayer(nn.Module):
     def __init__(self, *, dim: int, heads: int, ff_dim: int, dropout: float) -> None:
         super().__init__()
         self.attn_norm = nn.LayerNorm(dim)
-        self.attn = RotaryAttention(dim, heads, dropout=dropout)
+        self.attn = RotaryAttention(dim, heads)
         self.ff_norm = nn.LayerNorm(dim)
         self.ff = nn.Sequential(
             nn.Linear(dim, ff_dim),
@@ -86,6 +86,30 @@ class RotaryEncoderLayer(nn.Module):
         k, v = self.attn.project_kv(h, freqs)
         x = x + self.dropout(self.attn(h, freqs, k, v, mask))
         return x + self.ff(self.ff_norm(x))
+
+
+def interpolate_keyframes(
+    keyframes: Tensor, keyframe_mask: Tensor, frames: int, stride: int
+) -> Tensor:
+    """Keyframes (B, K, F) at frames 0, stride, 2·stride, ... -> linear track (B, frames, F).
+
+    Between two valid keyframes the track is their linear interpolation; after the last valid
+    one (or where none is valid: zeros) it holds that keyframe.
+    """
+    position = torch.arange(frames, device=keyframes.device, dtype=keyframes.dtype) / stride
+    last = (keyframe_mask.long().sum(dim=1) - 1).clamp(min=0)[:, None]  # (B, 1)
+    left = position.floor().long()[None].clamp(max=keyframes.shape[1] - 1)
+    left = torch.minimum(left, last)
+    right = torch.minimum(left + 1, last)
+    weight = (position[None] - left).clamp(0, 1)[..., None]  # (B, frames, 1)
+    index = torch.stack([left, right]).expand(2, keyframes.shape[0], frames)
+    pair = torch.gather(
+        keyframes[None].expand(2, -1, -1, -1),
+        2,
+        index[..., None].expand(-1, -1, -1, keyframes.shape[-1]),
+    )  # (2, B, frames, F): the keyframes left and right of each frame
+    track = (1 - weight) * pair[0] + weight * pair[1]
+    return track * keyframe_mask.any(dim=1)[:, None, None]
 
 
 class CausalPoseConvHead(nn.Module):
@@ -123,6 +147,7 @@ class DenoiserContext:
     audio: MemoryKV  # per-layer K/V of the audio tokens (time tokens are appended per step)
     guide: MemoryKV | None  # per-layer K/V of the keyframe tokens (pose only)
     length_mask: Tensor  # (B, T) True on valid frames
+    frame_tokens: Tensor | None = None  # (B, T, D) condition added to the motion tokens
 
 
 class _FiLMDenoiser(ConditionalDenoiser):
@@ -142,6 +167,7 @@ class _FiLMDenoiser(ConditionalDenoiser):
         audio_encoder: Mapping[str, Any] | None,
         extra_cond_dim: int,
         num_memories: int,
+        audio_to_tokens: bool = False,
     ) -> None:
         super().__init__()
         self.nfeats, self.dim = nfeats, dim
@@ -158,6 +184,9 @@ class _FiLMDenoiser(ConditionalDenoiser):
             nn.LayerNorm(dim), nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim)
         )
         self.norm_cond = nn.LayerNorm(dim)
+        # Optional: the frame-aligned audio tokens are also added to the motion tokens, so each
+        # frame sees its own audio without having to find it by attention (findings.md).
+        self.audio_token_proj = nn.Linear(dim, dim) if audio_to_tokens else None
         self.decoder = FiLMTransformerDecoder(
             dim=dim,
             depth=depth,
@@ -175,10 +204,8 @@ class _FiLMDenoiser(ConditionalDenoiser):
         """Hook for the face model's condition encoder; identity here."""
         return tokens
 
-    def _audio_context(
-        self, cond: Mapping[str, Tensor], drop_audio: Tensor
-    ) -> tuple[Tensor, MemoryKV, Tensor]:
-        """Condition tokens -> (pooled hidden (B, D), audio memory K/V, length mask (B, T))."""
+    def _audio_context(self, cond: Mapping[str, Tensor], drop_audio: Tensor) -> DenoiserContext:
+        """Audio condition -> context with the pooled hidden, audio memory K/V and length mask."""
         length_mask = cond["length_mask"].bool()
         tokens = self._encode_tokens(
             self.cond_proj(self._audio_tokens(cond, length_mask)), length_mask
@@ -188,7 +215,16 @@ class _FiLMDenoiser(ConditionalDenoiser):
         hidden = torch.where(drop_audio[:, None], self.null_cond_hidden, hidden)
         positions = torch.arange(length_mask.shape[1], device=tokens.device, dtype=torch.float32)
         memory = Memory(self.norm_cond(tokens), positions, mask=length_mask)
-        return hidden, self.decoder.project_memory(memory, 0), length_mask
+        frame_tokens = None
+        if self.audio_token_proj is not None:
+            frame_tokens = self.audio_token_proj(self.norm_cond(tokens))
+        return DenoiserContext(
+            cond_hidden=hidden,
+            audio=self.decoder.project_memory(memory, 0),
+            guide=None,
+            length_mask=length_mask,
+            frame_tokens=frame_tokens,
+        )
 
     def denoise(self, x_t: Tensor, t: Tensor, ctx: DenoiserContext) -> Tensor:
         """x0 prediction (B, T, nfeats) from x_t (B, T, nfeats), steps t (B,) and the context."""
@@ -205,8 +241,11 @@ class _FiLMDenoiser(ConditionalDenoiser):
         time_kv = self.decoder.project_memory(Memory(self.norm_cond(time_tokens), centre), 0)
         memories = [ctx.audio.cat(time_kv)] + ([ctx.guide] if ctx.guide is not None else [])
         positions = torch.arange(frames, device=x_t.device, dtype=torch.float32)
+        tokens = self.input_proj(x_t)
+        if ctx.frame_tokens is not None:
+            tokens = tokens + ctx.frame_tokens
         h = self.decoder(
-            self.input_proj(x_t),
+            tokens,
             film,
             positions=positions,
             memories=memories,
@@ -274,8 +313,7 @@ class FaceDenoiser(_FiLMDenoiser):
     def encode_condition(self, cond: Mapping[str, Tensor], drop: Tensor) -> DenoiserContext:
         """Audio (+ lip) context; drop (B,) nulls the condition of those samples."""
         drop = expand_drop(drop, self.num_drop_groups)
-        hidden, audio, length_mask = self._audio_context(cond, drop[:, 0])
-        return DenoiserContext(hidden, audio, None, length_mask)
+        return self._audio_context(cond, drop[:, 0])
 
 
 class PoseDenoiser(_FiLMDenoiser):
@@ -302,6 +340,8 @@ class PoseDenoiser(_FiLMDenoiser):
         keyframe_stride: int = 30,
         conv_hidden: int = 256,
         conv_dropout: float = 0.2,
+        audio_to_tokens: bool = False,
+        keyframe_track: bool = False,
     ) -> None:
         super().__init__(
             nfeats=nfeats,
@@ -315,11 +355,16 @@ class PoseDenoiser(_FiLMDenoiser):
             audio_encoder=audio_encoder,
             extra_cond_dim=0,
             num_memories=2,
+            audio_to_tokens=audio_to_tokens,
         )
         self.keyframe_stride = keyframe_stride
         self.keyframe_proj = nn.Linear(nfeats, dim)
         self.keyframe_norm = nn.LayerNorm(dim)
         self.null_pose_embed = nn.Parameter(torch.randn(1, 1, dim))
+        # Optional: the guide poses interpolated to every frame are added to the motion tokens,
+        # so following them needs no attention to learn (upstream only cross-attends to them).
+        self.track_proj = nn.Linear(nfeats, dim) if keyframe_track else None
+        self.null_track = nn.Parameter(torch.zeros(1, 1, dim)) if keyframe_track else None
         self.head = nn.Sequential(
             nn.Linear(dim, nfeats),
             CausalPoseConvHead(nfeats, hidden=conv_hidden, dropout=conv_dropout),
@@ -330,7 +375,7 @@ class PoseDenoiser(_FiLMDenoiser):
     def encode_condition(self, cond: Mapping[str, Tensor], drop: Tensor) -> DenoiserContext:
         """Audio and guide-pose context; drop (B,) or (B, 2) [audio, poses] nulls conditions."""
         drop = expand_drop(drop, self.num_drop_groups)
-        hidden, audio, length_mask = self._audio_context(cond, drop[:, 0])
+        ctx = self._audio_context(cond, drop[:, 0])
         keyframe_mask = cond["keyframe_mask"].bool()
         keyframes = cond["keyframes"] * keyframe_mask.unsqueeze(-1)  # zero beyond valid length
         tokens = self.keyframe_norm(self.keyframe_proj(keyframes))
@@ -340,7 +385,15 @@ class PoseDenoiser(_FiLMDenoiser):
         # Null tokens carry no position-specific content, so all of them stay visible.
         mask = keyframe_mask | drop_pose[:, None]
         guide = Memory(tokens, positions * self.keyframe_stride, mask=mask)
-        return DenoiserContext(hidden, audio, self.decoder.project_memory(guide, 1), length_mask)
+        ctx.guide = self.decoder.project_memory(guide, 1)
+        if self.track_proj is not None:
+            frames = ctx.length_mask.shape[1]
+            track = self.track_proj(
+                interpolate_keyframes(keyframes, keyframe_mask, frames, self.keyframe_stride)
+            )
+            track = torch.where(drop_pose[:, None, None], self.null_track, track)
+            ctx.frame_tokens = track if ctx.frame_tokens is None else ctx.frame_tokens + track
+        return ctx
 
 
 def _check_keys(params: Mapping[str, Any], allowed: set[str], what: str) -> None:

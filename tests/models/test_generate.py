@@ -1,0 +1,66 @@
+"""Sampling the face and body: which windows each is diffused in, and where the guide poses go."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audio2photoreal_pipelines.models import generate
+from audio2photoreal_pipelines.models.generate import (
+    SamplingConfig,
+    generate_body_from_keyframes,
+    generate_face,
+)
+
+
+class _Stub(torch.nn.Module):
+    def __init__(self, nfeats: int) -> None:
+        super().__init__()
+        self.nfeats = nfeats
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every sample_long call's condition and keyword arguments; returns zeros."""
+    seen: list[dict] = []
+
+    def fake_sample_long(denoiser, scheduler, cond, *, shape, **kwargs):
+        seen.append({"cond": cond, **kwargs})
+        return torch.zeros(shape)
+
+    monkeypatch.setattr(generate, "sample_long", fake_sample_long)
+    return seen
+
+
+def test_body_is_diffused_in_its_own_windows_and_the_face_in_the_clip_window(calls):
+    config = SamplingConfig(num_repetitions=1, window=600, overlap=60, body_window=150)
+    frames, generator = 700, torch.Generator()
+    length_mask = torch.ones(2, frames, dtype=torch.bool)
+    keyframes = torch.randn(2, 24, 104)
+    generate_body_from_keyframes(
+        _Stub(104), torch.randn(2, 2334, 8), length_mask, keyframes, config, generator
+    )
+    generate_face(_Stub(256), torch.randn(2, 2334, 8), length_mask, config, generator)
+    body, face = calls
+    assert (body["window"], body["overlap"]) == (150, 30)
+    assert (face["window"], face["overlap"]) == (600, 60)
+
+
+def test_body_window_defaults_to_the_clip_window(calls):
+    config = SamplingConfig(num_repetitions=1, window=300, overlap=40)
+    length_mask = torch.ones(1, 90, dtype=torch.bool)
+    generate_body_from_keyframes(
+        _Stub(104), torch.randn(1, 300, 8), length_mask, torch.randn(1, 3, 104), config, None
+    )
+    assert calls[0]["window"] == 300
+
+
+def test_guide_poses_past_the_clip_end_are_masked(calls):
+    length_mask = torch.arange(90)[None] < torch.tensor([[90], [40]])
+    keyframes = torch.ones(2, 3, 104)
+    generate_body_from_keyframes(
+        _Stub(104), torch.randn(2, 300, 8), length_mask, keyframes, SamplingConfig(), None
+    )
+    cond = calls[0]["cond"]
+    assert cond["keyframe_mask"].tolist() == [[True, True, True], [True, True, False]]
+    assert cond["keyframes"][1, 2].abs().sum() == 0 and cond["keyframes"][1, 1].min() == 1
