@@ -1,0 +1,166 @@
+"""The body pipeline stage by stage, on the held-out test clips of a finished run.
+
+Run after ``make run`` (or ``kedro run``): python benchmarks/bench_body_stages.py
+
+Quality figures, not pass/fail and not timings. It loads what the run left through the project's
+catalog (the registered VQ, guide and pose models, the test clips in ``sample_inputs``, the train
+chunks in ``baseline_pool`` and the generator's stroke frames in ``evaluation_truth``) and scores,
+in normalised units (the training mean pose is 0) at the valid 1 fps keyframes:
+
+- ``vq``: keyframe error of encode → decode, and each residual level's code usage and perplexity.
+- ``guide``: keyframe error of the sampled guide poses; of their mean over repetitions; with the
+  audio of another clip; against the mean pose and random train keyframes.
+- ``pose_true_keyframes``: the body denoiser guided by the TRUE keyframes: its keyframe error
+  over the mean pose's, and the body metrics (raw units) next to GT's.
+- ``pose_without_keyframes``: the body guided by the mean pose at every keyframe, so that any
+  stroke response comes from the audio alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _timing import PROJECT_ROOT, print_json
+
+from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_std, normalise
+from audio2photoreal_pipelines.evaluation import metrics
+from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body_from_keyframes
+from audio2photoreal_pipelines.models.vqvae import code_statistics
+
+KEYFRAME_STEP = 30
+
+
+def load_run(project: Path) -> dict[str, Any]:
+    """The catalog entries a finished run left in ``project``."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        names = ["sample_inputs", "data_stats", "baseline_pool", "evaluation_truth"]
+        run = {name: catalog.load(name) for name in names}
+        run["sample"] = catalog.load("params:sample")
+        for kind in ("vq", "guide", "pose"):
+            run[kind] = catalog.load(f"{kind}.model").eval()
+    return run
+
+
+def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | None) -> dict:
+    """Body metrics of raw pred (R, S, T, F) against gt (S, T, F), with two diagnostics of FD."""
+    stroke = None if strokes is None else round(metrics.stroke_response(pred, strokes), 3)
+    mean_gap = pred.reshape(-1, pred.shape[-1]).mean(0) - gt.reshape(-1, gt.shape[-1]).mean(0)
+    return {
+        "FD_g": round(metrics.fd_g(pred, gt), 3),
+        "FD_g_mean_term": round(float(mean_gap @ mean_gap), 3),  # the rest is the covariance's
+        "speed_over_gt": round(metrics.mean_velocity(pred) / metrics.mean_velocity(gt), 3),
+        "FD_k": round(metrics.fd_k(pred, gt), 4),
+        "Div_k": round(metrics.div_k(pred), 4),
+        "stroke_resp": stroke,
+    }
+
+
+def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
+    run = load_run(project)
+    inputs, stats = run["sample_inputs"], run["data_stats"]
+    fields = SamplingConfig.__dataclass_fields__
+    config = SamplingConfig(**{k: v for k, v in run["sample"].items() if k in fields})
+    reps = config.num_repetitions
+    mean, std = motion_mean_std(stats, "body")
+    gt = inputs["gt_body"]  # (S, T, 104) normalised
+    length_mask = inputs["length_mask"]
+    keyframes, mask = gt[:, ::KEYFRAME_STEP], length_mask[:, ::KEYFRAME_STEP]
+    truth = run["evaluation_truth"]
+    strokes = None if truth.get("strokes") is None else [np.asarray(s) for s in truth["strokes"]]
+    generator = torch.Generator().manual_seed(run["sample"]["seed"])
+
+    rng = np.random.default_rng(0)
+    pool = normalise(run["baseline_pool"]["body"], mean, std)[:, : gt.shape[1]]
+    random_keyframes = pool[rng.choice(len(pool), (reps, gt.shape[0]))][:, :, ::KEYFRAME_STEP]
+    baselines = {
+        name: round(metrics.keyframe_error(poses, keyframes, mask), 4)
+        for name, poses in (
+            ("mean_pose", np.zeros_like(keyframes)),
+            ("random_train_keyframes", random_keyframes),
+        )
+    }
+
+    features = torch.from_numpy(inputs["audio_features"])
+    lengths = torch.from_numpy(length_mask)
+    kf_t, mask_t = torch.from_numpy(keyframes).float(), torch.from_numpy(mask)
+    with torch.inference_mode():
+        codes = run["vq"].encode(kf_t, mask_t)
+        perplexity, usage = code_statistics(codes, run["vq"].codebook_size, mask_t)
+        vq = {
+            "keyframe_error": round(
+                metrics.keyframe_error(run["vq"].decode(codes).numpy(), keyframes, mask), 4
+            ),
+            "code_usage_per_level": [round(float(u), 3) for u in usage],
+            "perplexity_per_level": [round(float(p), 1) for p in perplexity],
+        }
+
+        def guide_poses(audio: torch.Tensor) -> np.ndarray:
+            tokens = run["guide"].generate(
+                audio,
+                keyframes.shape[1],
+                frame_mask=lengths,
+                num_samples=reps,
+                top_p=config.top_p,
+                temperature=config.temperature,
+                top_k=config.top_k,
+                generator=generator,
+            )
+            poses = run["vq"].decode(tokens).numpy()  # clip-major (S·R, K, F)
+            return poses.reshape(gt.shape[0], reps, *poses.shape[1:]).swapaxes(0, 1)
+
+        sampled = guide_poses(features)
+        other_audio = guide_poses(features.roll(1, dims=0))
+        guide = {
+            "keyframe_error": round(metrics.keyframe_error(sampled, keyframes, mask), 4),
+            "keyframe_error_of_repetition_mean": round(
+                metrics.keyframe_error(sampled.mean(axis=0), keyframes, mask), 4
+            ),
+            "keyframe_error_with_another_clips_audio": round(
+                metrics.keyframe_error(other_audio, keyframes, mask), 4
+            ),
+            "variance_across_repetitions": round(float(sampled.var(axis=0).mean()), 4),
+        }
+
+        def body_from(poses: np.ndarray) -> np.ndarray:
+            """Raw body (R, S, T, F) guided by normalised keyframes (S, K, F), reps rows each."""
+            body = generate_body_from_keyframes(
+                run["pose"],
+                features.repeat_interleave(reps, dim=0),
+                lengths.repeat_interleave(reps, dim=0),
+                torch.from_numpy(poses).float().repeat_interleave(reps, dim=0),
+                config,
+                generator,
+            ).numpy()
+            return body.reshape(gt.shape[0], reps, *body.shape[1:]).swapaxes(0, 1)
+
+        with_truth = body_from(keyframes)
+        without = body_from(np.zeros_like(keyframes))
+    raw_gt = denormalise(gt, mean, std)
+    pose_true = body_metrics(denormalise(with_truth, mean, std), raw_gt, strokes)
+    pose_true["keyframe_error_over_mean_pose"] = round(
+        metrics.keyframe_error(with_truth[:, :, ::KEYFRAME_STEP], keyframes, mask)
+        / baselines["mean_pose"],
+        3,
+    )
+    return {
+        "clips": int(gt.shape[0]),
+        "repetitions": reps,
+        "baselines": baselines,
+        "vq": vq,
+        "guide": guide,
+        "gt": body_metrics(raw_gt[None], raw_gt, strokes),
+        "pose_true_keyframes": pose_true,
+        "pose_without_keyframes": body_metrics(denormalise(without, mean, std), raw_gt, strokes),
+    }
+
+
+if __name__ == "__main__":
+    print_json(main())
