@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One intra-op thread per parallel worker (and for the processes it starts): workers that
+    # each take every core slow each other down many times over.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_DATA = PROJECT_ROOT.parent / "shared" / "upstream-data"

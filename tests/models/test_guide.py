@@ -81,7 +81,9 @@ def reference_nucleus(probs: list[float], top_p: float) -> set[int]:
     return kept
 
 
-@pytest.mark.parametrize("top_p", [0.3, 0.7, 0.9, 0.94])
+# Not 0.9: 0.45 + 0.3 + 0.15 is exactly 0.9, and whether a float32 cumulative sum reaches it
+# depends on the summation order (it changed with the thread count).
+@pytest.mark.parametrize("top_p", [0.3, 0.7, 0.89, 0.91, 0.94])
 def test_nucleus_sampling_stays_inside_the_nucleus(top_p):
     probs = [0.05, 0.3, 0.02, 0.45, 0.15, 0.03]
     logits = torch.tensor(probs).log()
