@@ -74,16 +74,18 @@ def test_log_mel_rejects_too_short_waveform():
         LogMelFeatures()(torch.randn(1, 300, 2))
 
 
+@pytest.mark.parametrize("pool_first", [False, True])
 @pytest.mark.parametrize("num_frames", [5, 30, 61])
-def test_audio_encoder_pools_to_the_motion_frame_count(num_frames):
-    encoder = AudioEncoder(80, 24, hidden_dim=32)
+def test_audio_encoder_pools_to_the_motion_frame_count(num_frames, pool_first):
+    encoder = AudioEncoder(80, 24, hidden_dim=32, pool_first=pool_first)
     out = encoder(torch.randn(2, round(num_frames * 10 / 3), 80), num_frames)
     assert out.shape == (2, num_frames, 24)
 
 
-def test_audio_encoder_ignores_padded_features():
+@pytest.mark.parametrize("pool_first", [False, True])
+def test_audio_encoder_ignores_padded_features(pool_first):
     torch.manual_seed(0)
-    encoder = AudioEncoder(20, 16, hidden_dim=16).eval()
+    encoder = AudioEncoder(20, 16, hidden_dim=16, pool_first=pool_first).eval()
     features = torch.randn(2, 100, 20)
     mask = torch.ones(2, 30, dtype=torch.bool)
     mask[1, 18:] = False
@@ -95,9 +97,10 @@ def test_audio_encoder_ignores_padded_features():
     assert (a[1, 18:] == 0).all() and (a[1, :18].abs().sum(-1) > 0).all()
 
 
-def test_audio_encoder_time_alignment_of_pooled_tokens():
+@pytest.mark.parametrize("pool_first", [False, True])
+def test_audio_encoder_time_alignment_of_pooled_tokens(pool_first):
     """A feature impulse at 100 Hz frame j lands in motion frame round(j * 3 / 10)."""
-    encoder = AudioEncoder(4, 4, num_layers=0, input_proj=False)
+    encoder = AudioEncoder(4, 4, num_layers=0, input_proj=False, pool_first=pool_first)
     with torch.no_grad():
         encoder.out.weight.copy_(torch.eye(4))
         encoder.out.bias.zero_()
@@ -105,6 +108,22 @@ def test_audio_encoder_time_alignment_of_pooled_tokens():
     features[0, 100] = 1.0
     out = encoder(features, 60)
     assert out[0, :, 0].argmax().item() == 30
+
+
+def test_pool_first_convolves_at_the_motion_frame_rate():
+    """Kernel 5 after pooling reaches 2 motion frames each side (not 2 feature steps)."""
+    torch.manual_seed(0)
+    encoder = AudioEncoder(4, 4, num_layers=1, kernel_size=5, input_proj=False, pool_first=True)
+    features = torch.zeros(1, 200, 4)
+    base = encoder(features, 60)
+    features[0, 100:103] = 1.0  # 100 Hz steps 100..102 pool into motion frame 30 only
+    changed = (encoder(features, 60) - base).abs().sum(-1)[0] > 1e-4
+    assert changed.nonzero().flatten().tolist() == [28, 29, 30, 31, 32]
+
+
+def test_pool_first_needs_same_padding():
+    with pytest.raises(ValueError, match="pool_first needs padding='same'"):
+        AudioEncoder(4, 4, padding="valid", pool_first=True)
 
 
 def test_upstream_pre_audio_shape_drops_48_frames():

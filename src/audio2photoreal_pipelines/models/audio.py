@@ -88,7 +88,11 @@ class AudioEncoder(nn.Module):
 
     Input projection (LayerNorm + Linear, optional), Conv1d layers (each followed by the
     activation and dropout), an optional 1x1 conv, adaptive average pooling to T frames, and a
-    Linear to out_dim. With `input_proj=False, hidden_dim=1024, num_layers=12, kernel_size=3,
+    Linear to out_dim. With `pool_first=True` the pooling to T frames comes before the
+    convolutions, which then run at the motion frame rate: 100/30 times fewer positions, for the
+    same receptive field in frames rather than in feature steps.
+
+    With `input_proj=False, hidden_dim=1024, num_layers=12, kernel_size=3,
     dilations=(1, 2, 3), activation="leaky_relu", dropout=0.2, padding="valid",
     pointwise_out=True` the layer shapes are upstream's guide `pre_audio` stack (upstream.md §3(d)).
     """
@@ -107,8 +111,12 @@ class AudioEncoder(nn.Module):
         padding: str = "same",
         input_proj: bool = True,
         pointwise_out: bool = False,
+        pool_first: bool = False,
     ) -> None:
         super().__init__()
+        if pool_first and padding != "same":
+            raise ValueError("pool_first needs padding='same' (the output must keep T frames)")
+        self.pool_first = pool_first
         hidden_dim = hidden_dim or out_dim
         if activation not in ("gelu", "leaky_relu"):
             raise ValueError(f"activation must be 'gelu' or 'leaky_relu', got {activation!r}")
@@ -147,6 +155,11 @@ class AudioEncoder(nn.Module):
             # Zero padded frames so they look like the convolutions' own zero padding.
             fmask = rearrange(feature_mask(mask, features.shape[1]), "b t -> b 1 t")
             h = h * fmask
+        if self.pool_first:
+            h = F.adaptive_avg_pool1d(h, num_frames)
+            fmask = None if mask is None else rearrange(mask.to(h.dtype), "b t -> b 1 t")
+            if fmask is not None:
+                h = h * fmask
         for conv in self.convs:
             h = self.dropout(self.act(conv(h)))
             if fmask is not None and h.shape[-1] == fmask.shape[-1]:

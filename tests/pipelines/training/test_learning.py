@@ -75,6 +75,10 @@ def shortened(name: str, *, windows: dict | None = None, **train: float) -> dict
     """Base parameters of ``name`` with a shorter schedule; model and objective stay as they are."""
     params = base_params(name)
     params["windows"].update(windows or {})
+    # The learning-rate decay keeps its place in the shorter schedule.
+    base_steps = params["train"]["steps"]
+    milestones = params["train"].get("lr_milestones") or []
+    params["train"]["lr_milestones"] = [round(m * train["steps"] / base_steps) for m in milestones]
     # One checkpoint at the end: the tests need the model, not the resumability.
     params["train"].update(train, checkpoint_every=train["steps"], log_every=50)
     return params
@@ -244,7 +248,6 @@ def test_face_follows_the_lip_driver_far_better_than_untrained(person):
         windows={"min_frames": 60, "max_frames": 90},
         steps=600,
         batch_size=4,
-        lr=2.0e-3,
     )
     face = run_node(train_face, person, params)
 
@@ -282,7 +285,7 @@ def test_face_follows_the_lip_driver_far_better_than_untrained(person):
     before = lip_corr(untrained(build_face_denoiser, params))
     after = lip_corr(face)
     print(f"face held-out lip correlation: trained {after:.3f}, untrained {before:.3f}")
-    assert after > 0.6
+    assert after > 0.75  # 0.86 measured with 1 thread
     assert after > before + 0.5
 
 
@@ -320,7 +323,8 @@ def test_pose_denoises_held_out_motion_far_better_than_untrained(person):
     # Sampled from noise with the true 1 fps poses as its guide, the body passes through them:
     # its error at the keyframes is far below the mean pose's (0 in normalised units). Measured
     # here: 0.37; 0.98 with keyframe_track and audio_to_tokens off (guide poses only attended
-    # to, as upstream), although that model's x0 error was lower. The base run: 0.27.
+    # to, as upstream), although that model's x0 error was lower. The base configuration's
+    # 800 steps (no dropout, lr decay): 0.19.
     body_guidance = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_sample.yml").read_text())[
         "sample"
     ]["body_guidance"]
