@@ -334,3 +334,43 @@ def test_sample_long_shorter_than_one_window_is_one_sample() -> None:
     )
     short = sample(toy, scheduler, cond, generator=torch.Generator().manual_seed(4), **kwargs)
     torch.testing.assert_close(long, short)
+
+
+def test_sigma_based_scheduler_samples_the_right_distribution() -> None:
+    # Euler keeps x_t in sigma space (x0 + sigma * noise, std up to ~sigma_max); the denoiser
+    # was trained on variance-preserving x_t, which `sample` gets from scale_model_input.
+    # Unscaled, the exact toy would see inputs up to sigma_max times too large.
+    from diffusers import EulerDiscreteScheduler
+
+    n, mu, std = 4000, 1.5, 0.5
+    euler = EulerDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="sample",
+        timestep_spacing="leading",
+    )
+    euler.set_timesteps(50)
+    x0 = sample(
+        GaussianToy(std=std),
+        euler,
+        _mu_cond(n, mu),
+        shape=(n, 1, 1),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert abs(x0.mean() - mu) < 0.05 and abs(x0.std() - std) < 0.05
+
+
+def test_inpainting_refuses_a_sigma_based_scheduler() -> None:
+    from diffusers import EulerDiscreteScheduler
+
+    euler = EulerDiscreteScheduler(num_train_timesteps=1000, prediction_type="sample")
+    euler.set_timesteps(10)
+    with pytest.raises(ValueError, match="variance-preserving sampler"):
+        sample(
+            GaussianToy(std=0.5),
+            euler,
+            _mu_cond(2, 0.0),
+            shape=(2, 1, 1),
+            known=torch.zeros(2, 1, 1),
+            known_mask=torch.ones(1, dtype=torch.bool),
+        )

@@ -271,6 +271,12 @@ def sample(
     if known is not None:
         if known_mask is None:
             raise ValueError("known motion given without known_mask")
+        if float(scheduler.init_noise_sigma) != 1.0:
+            # The known frames are noised by the variance-preserving forward process.
+            raise ValueError(
+                f"inpainting known frames needs a variance-preserving sampler (DDIM, DPM-Solver),"
+                f" not {type(scheduler).__name__}"
+            )
         mask = known_mask.to(device=device, dtype=torch.bool).expand(batch, frames).unsqueeze(-1)
         # One noise draw per clip keeps the known frames on a single deterministic trajectory.
         known_noise = randn_tensor(shape, generator=generator, device=device, dtype=known.dtype)
@@ -286,13 +292,16 @@ def sample(
             if known is not None:
                 x = torch.where(mask, q_sample(scheduler, known, known_noise, t_batch), x)
             step_ctx = ctx if use_cache else denoiser.encode_condition(cond, drop)
+            # Sigma-based schedulers (Euler, Heun) keep x unscaled; the denoiser was trained on
+            # the variance-preserving x_t that scale_model_input gives (identity for DDIM, DPM).
+            x_in = scheduler.scale_model_input(x, t)
             if guided:
                 out_cond, out_uncond = denoiser.denoise(
-                    torch.cat([x, x]), torch.cat([t_batch, t_batch]), step_ctx
+                    torch.cat([x_in, x_in]), torch.cat([t_batch, t_batch]), step_ctx
                 ).chunk(2)
                 x0 = out_uncond + guidance_scale * (out_cond - out_uncond)
             else:
-                x0 = denoiser.denoise(x, t_batch, step_ctx)
+                x0 = denoiser.denoise(x_in, t_batch, step_ctx)
             x = scheduler.step(x0, t, x, generator=generator, **step_kwargs).prev_sample
     # Upstream returns the last x0 prediction (pred_xstart), not x after the final step.
     return x0
