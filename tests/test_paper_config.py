@@ -71,7 +71,12 @@ UPSTREAM_OBJECTIVE = {
     "vq": {"commit_weight": 0.02},
     "guide": {"label_smoothing": 0.1, "cond_drop_prob": 0.2},
     "face": {"diffusion_steps": 1000, "lambda_vel": 0.0, "cond_drop_prob": 0.2},
-    "pose": {"diffusion_steps": 1000, "lambda_vel": 2.0, "cond_drop_prob": 0.2},
+    "pose": {
+        "diffusion_steps": 1000,
+        "lambda_vel": 2.0,
+        "cond_drop_prob": 0.2,
+        "guide_poses": "ground_truth",
+    },
 }
 # upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.
 UPSTREAM_SAMPLING = {

@@ -165,3 +165,17 @@ def test_paper_size_vq_trains_on_a_tiny_batch():
     assert torch.isfinite(loss)
     # Only 80 vectors exist, so at most 80 of the 1024 codes can be in use per level.
     assert all(metrics[f"usage_{q}"] <= 80 / 1024 for q in range(4))
+
+
+def test_reconstruct_is_decode_of_encode_masked_and_never_updates_codebooks():
+    x = keyframes()
+    vq = initialised(make_vq(), x).train()  # even in training mode it must not learn
+    before = {k: v.clone() for k, v in vq.state_dict().items()}
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    mask[:, -2:] = False
+    recon = vq.reconstruct(x, mask)
+    assert torch.allclose(recon[:, :-2], vq.decode(vq.encode(x, mask))[:, :-2])
+    assert torch.equal(recon[:, -2:], torch.zeros_like(recon[:, -2:]))
+    assert not recon.requires_grad
+    after = vq.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

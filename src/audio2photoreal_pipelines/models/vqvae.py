@@ -160,6 +160,15 @@ class VQVAE(nn.Module):
         """Codes (B, K, Q) -> keyframes (B, K, F)."""
         return self._reconstruct(self.rvq.get_output_from_indices(codes))
 
+    @torch.no_grad()
+    def reconstruct(self, keyframes: Tensor, mask: Tensor) -> Tensor:
+        """Keyframes (B, K, F) through the codebook, decode(encode(x)); 0 where mask (B, K) is off.
+
+        What the guide's tokens can express; never updates the codebooks.
+        """
+        recon = self.decode(self.encode(keyframes, mask))
+        return recon * mask.unsqueeze(-1).to(recon.dtype)
+
 
 def vq_loss(
     out: VQOutput, target: Tensor, mask: Tensor | None = None, *, commit_weight: float = 0.02

@@ -65,6 +65,11 @@ def make_windows(
     )
 
 
+def registry_identity(model: torch.nn.Module) -> list[str]:
+    """[registered name, version] of a model loaded from the registry, for checkpoint hashes."""
+    return [getattr(model, "registry_name", ""), getattr(model, "registry_version", "")]
+
+
 def fit(
     build_model: Callable[[], torch.nn.Module],
     loss_fn: Callable,
@@ -124,15 +129,21 @@ def fit_denoiser(
     dataset: dict,
     checkpoints: dict,
     data_stats: dict[str, np.ndarray],
+    prepare_batch: Callable[[dict], dict] | None = None,
+    fingerprint: dict | None = None,
 ) -> tuple[TrainedModel, list[dict]]:
-    """``fit`` with the diffusion objective (steps, velocity weight, condition dropout)."""
+    """``fit`` with the diffusion objective (steps, velocity weight, condition dropout).
+
+    ``prepare_batch`` rewrites each batch before the loss (e.g. the condition the model will see
+    at sampling); ``fingerprint`` adds what else shapes the result to the checkpoint hash.
+    """
     scheduler = make_training_scheduler(objective["diffusion_steps"])
 
     def loss_fn(denoiser, batch, generator):
         return training_step_loss(
             denoiser,
             scheduler,
-            batch,
+            batch if prepare_batch is None else prepare_batch(batch),
             lambda_vel=objective["lambda_vel"],
             cond_drop_prob=objective["cond_drop_prob"],
             generator=generator,
@@ -144,7 +155,7 @@ def fit_denoiser(
         windows,
         kind=kind,
         train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective},
+        fingerprint={"model": model_params, "objective": objective, **(fingerprint or {})},
         dataset=dataset,
         checkpoints=checkpoints,
         data_stats=data_stats,

@@ -289,7 +289,7 @@ def test_face_follows_the_lip_driver_far_better_than_untrained(person):
     assert after > before + 0.5
 
 
-def test_pose_denoises_held_out_motion_far_better_than_untrained(person):
+def test_pose_denoises_held_out_motion_far_better_than_untrained(person, trained_vq):
     params = shortened(
         "pose",
         windows={"min_frames": 60, "max_frames": 90},
@@ -297,7 +297,7 @@ def test_pose_denoises_held_out_motion_far_better_than_untrained(person):
         batch_size=8,
         lr=2.0e-3,
     )
-    pose = run_node(train_pose, person, params)
+    pose = run_node(train_pose, person, params, vq_model=trained_vq)
     _, batch = held_out_clips(person, "body")
     cond = {k: batch[k] for k in ("audio_features", "length_mask", "keyframes", "keyframe_mask")}
     scheduler = make_training_scheduler(params["objective"]["diffusion_steps"])

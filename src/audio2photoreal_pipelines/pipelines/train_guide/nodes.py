@@ -10,7 +10,7 @@ from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.builders import build_guide
 from audio2photoreal_pipelines.models.guide import guide_loss
 from audio2photoreal_pipelines.models.vqvae import VQVAE
-from audio2photoreal_pipelines.pipelines.training_template import fit
+from audio2photoreal_pipelines.pipelines.training_template import fit, registry_identity
 
 
 def train_guide(
@@ -44,7 +44,7 @@ def train_guide(
     fingerprint = {
         "model": model_params,
         "objective": objective,
-        "vq": [getattr(vq_model, "registry_name", ""), getattr(vq_model, "registry_version", "")],
+        "vq": registry_identity(vq_model),
     }
     return fit(
         lambda: build_guide(model_params, vq=vq_model),

@@ -1,4 +1,4 @@
-"""``train_pose``: the training template under the ``pose`` namespace (``training_template``)."""
+"""``train_pose``: the training template under ``pose``, also fed the trained VQ."""
 
 from kedro.pipeline import Pipeline
 
@@ -8,5 +8,7 @@ from .nodes import train_pose
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Windows of pose motion and audio → denoiser → ``a2p-<person>-pose`` in the registry."""
-    return create_training_pipeline(namespace="pose", train_func=train_pose)
+    """Windows of pose motion and audio (+ the VQ) → denoiser → ``a2p-<person>-pose``."""
+    return create_training_pipeline(
+        namespace="pose", train_func=train_pose, extra_inputs={"vq_model": "vq.model"}
+    )
