@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _project import load_run
 from _timing import PROJECT_ROOT, print_json
 
 from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_std, normalise
@@ -31,22 +32,6 @@ from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_b
 from audio2photoreal_pipelines.models.vqvae import code_statistics
 
 KEYFRAME_STEP = 30
-
-
-def load_run(project: Path) -> dict[str, Any]:
-    """The catalog entries a finished run left in ``project``."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project) as session:
-        catalog = session.load_context().catalog
-        names = ["sample_inputs", "data_stats", "baseline_pool", "evaluation_truth"]
-        run = {name: catalog.load(name) for name in names}
-        run["sample"] = catalog.load("params:sample")
-        for kind in ("vq", "guide", "pose"):
-            run[kind] = catalog.load(f"{kind}.model").eval()
-    return run
 
 
 def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | None) -> dict:
@@ -64,7 +49,12 @@ def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | N
 
 
 def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
-    run = load_run(project)
+    run = load_run(
+        project,
+        ["sample_inputs", "data_stats", "baseline_pool", "evaluation_truth", "params:sample"],
+        ["vq", "guide", "pose"],
+    )
+    run["sample"] = run.pop("params:sample")
     inputs, stats = run["sample_inputs"], run["data_stats"]
     fields = SamplingConfig.__dataclass_fields__
     config = SamplingConfig(**{k: v for k, v in run["sample"].items() if k in fields})
