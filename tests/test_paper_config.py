@@ -75,7 +75,7 @@ UPSTREAM_OBJECTIVE = {
         "diffusion_steps": 1000,
         "lambda_vel": 2.0,
         "cond_drop_prob": 0.2,
-        "guide_poses": "ground_truth",
+        "guide_poses_vq_share": 0.0,
     },
 }
 # upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.

@@ -129,13 +129,14 @@ def fit_denoiser(
     dataset: dict,
     checkpoints: dict,
     data_stats: dict[str, np.ndarray],
-    prepare_batch: Callable[[dict], dict] | None = None,
+    prepare_batch: Callable[[dict, torch.Generator], dict] | None = None,
     fingerprint: dict | None = None,
 ) -> tuple[TrainedModel, list[dict]]:
     """``fit`` with the diffusion objective (steps, velocity weight, condition dropout).
 
-    ``prepare_batch`` rewrites each batch before the loss (e.g. the condition the model will see
-    at sampling); ``fingerprint`` adds what else shapes the result to the checkpoint hash.
+    ``prepare_batch(batch, generator)`` rewrites each batch before the loss (e.g. the condition
+    the model will see at sampling), drawing any randomness from the loss generator;
+    ``fingerprint`` adds what else shapes the result to the checkpoint hash.
     """
     scheduler = make_training_scheduler(objective["diffusion_steps"])
 
@@ -143,7 +144,7 @@ def fit_denoiser(
         return training_step_loss(
             denoiser,
             scheduler,
-            batch if prepare_batch is None else prepare_batch(batch),
+            batch if prepare_batch is None else prepare_batch(batch, generator),
             lambda_vel=objective["lambda_vel"],
             cond_drop_prob=objective["cond_drop_prob"],
             generator=generator,

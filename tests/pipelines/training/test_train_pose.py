@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from audio2photoreal_pipelines.data.stats import REQUIRED_SHAPES
+from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
 from audio2photoreal_pipelines.pipelines.train_pose.nodes import train_pose
 
 FRAMES, BODY, AUDIO = 60, 104, 40
@@ -59,10 +60,10 @@ class RecordingVQ(torch.nn.Module):
         return (keyframes + 1.0) * mask.unsqueeze(-1)
 
 
-def train(tmp_path, guide_poses: str | None, vq: RecordingVQ) -> torch.nn.Module:
+def train(tmp_path, share: float | None, vq: RecordingVQ) -> torch.nn.Module:
     objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
-    if guide_poses is not None:
-        objective["guide_poses"] = guide_poses
+    if share is not None:
+        objective["guide_poses_vq_share"] = share
     trained, history = train_pose(
         FixedWindows(),
         STATS,
@@ -70,30 +71,65 @@ def train(tmp_path, guide_poses: str | None, vq: RecordingVQ) -> torch.nn.Module
         TRAIN,
         objective,
         {"person": "T"},
-        {"root": str(tmp_path / guide_poses if guide_poses else tmp_path / "none")},
+        {"root": str(tmp_path / f"share{share}")},
         vq,
     )
     assert history
     return trained.module
 
 
-def test_vq_reconstruction_trains_on_the_vqs_keyframes_and_ground_truth_never_asks(tmp_path):
+def keyframes_the_model_saw(monkeypatch, tmp_path, share: float) -> torch.Tensor:
+    """Every training batch's guide poses (steps x batch, K, F), as the denoiser received them."""
+    seen = []
+    original = PoseDenoiser.encode_condition
+
+    def recording(self, cond, drop):
+        seen.append(cond["keyframes"].clone())
+        return original(self, cond, drop)
+
+    monkeypatch.setattr(PoseDenoiser, "encode_condition", recording)
+    train(tmp_path / "recorded", share, RecordingVQ())  # a fresh run, not a resume
+    return torch.cat(seen)
+
+
+def test_share_zero_trains_on_true_keyframes_and_never_asks_the_vq(monkeypatch, tmp_path):
     vq = RecordingVQ()
-    on_truth = train(tmp_path, "ground_truth", vq)
+    train(tmp_path, 0.0, vq)
     assert vq.seen == []
-    through_vq = train(tmp_path, "vq_reconstruction", vq)
-    assert len(vq.seen) == TRAIN["steps"]
-    assert torch.equal(vq.seen[0], FixedWindows().sample(2, torch.Generator())["keyframes"])
-    truth, vq_trained = on_truth.state_dict(), through_vq.state_dict()
-    assert any(not torch.equal(truth[k], vq_trained[k]) for k in truth)
+    truth = FixedWindows().sample(2, torch.Generator())["keyframes"]
+    seen = keyframes_the_model_saw(monkeypatch, tmp_path, 0.0)
+    assert all(torch.equal(rows, truth) for rows in seen.split(2))
 
 
-def test_missing_source_is_upstreams_ground_truth(tmp_path):
+def test_share_one_trains_on_the_vqs_reconstruction_of_the_true_keyframes(monkeypatch, tmp_path):
+    truth = FixedWindows().sample(2, torch.Generator())["keyframes"]
+    seen = keyframes_the_model_saw(monkeypatch, tmp_path, 1.0)
+    assert all(torch.equal(rows, truth + 1.0) for rows in seen.split(2))
+
+
+def test_a_half_share_mixes_true_and_vq_windows(monkeypatch, tmp_path):
+    truth = FixedWindows().sample(2, torch.Generator())["keyframes"]
+    seen = keyframes_the_model_saw(monkeypatch, tmp_path, 0.5)
+    rows = truth.repeat(seen.shape[0] // 2, 1, 1)
+    from_vq = (seen == rows + 1.0).flatten(1).all(1)
+    true = (seen == rows).flatten(1).all(1)
+    assert bool((from_vq | true).all()) and from_vq.any() and true.any()
+
+
+def test_the_share_changes_the_trained_weights(tmp_path):
+    truth, through_vq = (train(tmp_path, s, RecordingVQ()).state_dict() for s in (0.0, 1.0))
+    assert any(not torch.equal(truth[k], through_vq[k]) for k in truth)
+
+
+def test_missing_share_is_upstreams_true_keyframes(tmp_path):
     vq = RecordingVQ()
     train(tmp_path, None, vq)
     assert vq.seen == []
 
 
-def test_unknown_source_is_refused_naming_the_key(tmp_path):
-    with pytest.raises(ValueError, match=r"pose.objective.guide_poses: 'vq'"):
-        train(tmp_path, "vq", RecordingVQ())
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_share_outside_zero_to_one_is_refused_naming_the_key(tmp_path, share):
+    with pytest.raises(
+        ValueError, match=r"pose.objective.guide_poses_vq_share: .* not in \[0, 1\]"
+    ):
+        train(tmp_path, share, RecordingVQ())

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.denoisers import build_pose_denoiser
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.pipelines.training_template import fit_denoiser, registry_identity
-
-GUIDE_POSE_SOURCES = ("ground_truth", "vq_reconstruction")
 
 
 def train_pose(
@@ -25,25 +24,27 @@ def train_pose(
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the body denoiser on noisy poses, the audio and the 1 fps guide poses.
 
-    ``objective.guide_poses`` says which guide poses it learns from: the true keyframes
-    (``ground_truth``, as upstream) or the same keyframes passed through the trained VQ
-    (``vq_reconstruction``), which is all the guide's tokens can express at sampling. Trained on
-    the true ones, the body copies detail the VQ drops (about a fifth of the keyframe variance
-    of the synthetic person) and moves too little when it samples from the guide.
+    ``objective.guide_poses_vq_share`` is the share of training windows whose guide poses are
+    the true keyframes passed through the trained VQ, which is all the guide's tokens can express
+    at sampling; the others get the true keyframes (0, upstream's). Trained on true keyframes
+    only, the body copies detail the VQ drops (about a fifth of the keyframe variance of the
+    synthetic person) and moves too little when it samples from the guide; trained on the VQ's
+    only, it follows true keyframes less closely.
     """
-    source = objective.get("guide_poses", "ground_truth")
-    if source not in GUIDE_POSE_SOURCES:
-        raise ValueError(
-            f"pose.objective.guide_poses: {source!r} is not one of {list(GUIDE_POSE_SOURCES)}"
-        )
+    share = objective.get("guide_poses_vq_share", 0.0)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"pose.objective.guide_poses_vq_share: {share!r} is not in [0, 1]")
     prepare_batch = fingerprint = None
-    if source == "vq_reconstruction":
+    if share > 0:
         vq_model.eval().requires_grad_(False)
 
-        def prepare_batch(batch: dict) -> dict:
-            vq = vq_model.to(batch["keyframes"].device)
-            keyframes = vq.reconstruct(batch["keyframes"], batch["keyframe_mask"])
-            return {**batch, "keyframes": keyframes}
+        def prepare_batch(batch: dict, generator: torch.Generator) -> dict:
+            keyframes, mask = batch["keyframes"], batch["keyframe_mask"]
+            vq = vq_model.to(keyframes.device)
+            draws = torch.rand(keyframes.shape[0], generator=generator, device=generator.device)
+            through_vq = (draws < share).to(keyframes.device)[:, None, None]
+            recon = vq.reconstruct(keyframes, mask)
+            return {**batch, "keyframes": torch.where(through_vq, recon, keyframes)}
 
         fingerprint = {"vq": registry_identity(vq_model)}
     return fit_denoiser(
