@@ -46,6 +46,7 @@ def test_from_params_names_unknown_and_missing_keys():
         ("grad_clip_norm", 0.0),
         ("keep_checkpoints", 0),
         ("warmup_steps", 2.5),
+        ("processes", 0),
     ],
 )
 def test_invalid_values_are_rejected_with_the_field_name(field, value):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from audio2photoreal_pipelines.training import TrainConfig, train
+from audio2photoreal_pipelines.training.distributed import run_local_processes
 from tests.training.toy import loss_fn, make_model, sample_batch
 
 
@@ -99,29 +102,32 @@ def test_same_seed_same_weights_different_seed_different_weights():
 
 
 def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
-    calls = {0: [], 1: []}
-    for rank in (0, 1):
+    def worker(rank: int, world_size: int) -> None:
+        calls = []
         train(
             make_model(),
             loss_fn,
             sample_batch,
             _config(),
             checkpoint_dir=tmp_path / str(rank),
-            log_metrics=lambda m, s, r=rank: calls[r].append(s),
-            on_checkpoint=lambda p, s, r=rank: calls[r].append(p),
+            log_metrics=lambda m, s: calls.append(s),
+            on_checkpoint=lambda p, s: calls.append(str(p)),
             rank=rank,
-            world_size=2,
+            world_size=world_size,
         )
+        (tmp_path / f"calls{rank}.json").write_text(json.dumps(calls))
+
+    run_local_processes(worker, 2, device=torch.device("cpu"))
+    calls = {r: json.loads((tmp_path / f"calls{r}.json").read_text()) for r in (0, 1)}
     assert not (tmp_path / "1").exists() and calls[1] == []
     assert len(list((tmp_path / "0").glob("step_*.pt"))) == 2 and len(calls[0]) == 12
 
 
-def test_ranks_draw_different_batches():
-    seen: dict[int, torch.Tensor] = {}
-    for rank in (0, 1):
-
-        def first_batch(model, batch, generator, r=rank):
-            seen.setdefault(r, batch["x"])
+def test_ranks_draw_different_batches(tmp_path):
+    def worker(rank: int, world_size: int) -> None:
+        def first_batch(model, batch, generator):
+            if not (tmp_path / f"batch{rank}.pt").exists():
+                torch.save(batch["x"], tmp_path / f"batch{rank}.pt")
             return loss_fn(model, batch, generator)
 
         train(
@@ -131,9 +137,24 @@ def test_ranks_draw_different_batches():
             _config(steps=1),
             checkpoint_dir=None,
             rank=rank,
+            world_size=world_size,
+        )
+
+    run_local_processes(worker, 2, device=torch.device("cpu"))
+    assert not torch.equal(torch.load(tmp_path / "batch0.pt"), torch.load(tmp_path / "batch1.pt"))
+
+
+def test_several_ranks_need_a_process_group():
+    with pytest.raises(RuntimeError, match="initialised torch.distributed group"):
+        train(
+            make_model(),
+            loss_fn,
+            sample_batch,
+            _config(steps=1),
+            checkpoint_dir=None,
+            rank=0,
             world_size=2,
         )
-    assert not torch.equal(seen[0], seen[1])
 
 
 def test_rank_outside_world_is_rejected():

@@ -31,7 +31,7 @@ from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, training_step_loss
 from audio2photoreal_pipelines.training.config import TrainConfig
-from audio2photoreal_pipelines.training.loop import train
+from audio2photoreal_pipelines.training.loop import train_data_parallel
 from audio2photoreal_pipelines.training.rng import seed_everything
 from audio2photoreal_pipelines.training.tracking import mlflow_metric_logger
 
@@ -94,7 +94,7 @@ def fit(
     key = json.dumps({**fingerprint, "train": train_params, "stats": stats_hash}, sort_keys=True)
     run_hash = hashlib.sha256(key.encode()).hexdigest()[:12]
     checkpoint_dir = Path(checkpoints["root"]) / dataset["person"] / kind / run_hash
-    result = train(
+    result = train_data_parallel(
         model,
         loss_fn,
         windows.sample,

@@ -5,7 +5,7 @@
 
 from audio2photoreal_pipelines.training.config import TrainConfig
 from audio2photoreal_pipelines.training.device import autocast_context, select_device
-from audio2photoreal_pipelines.training.loop import TrainResult, train
+from audio2photoreal_pipelines.training.loop import TrainResult, train, train_data_parallel
 from audio2photoreal_pipelines.training.rng import seed_everything
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "seed_everything",
     "select_device",
     "train",
+    "train_data_parallel",
 ]

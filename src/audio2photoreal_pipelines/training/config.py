@@ -15,6 +15,7 @@ _INT_FIELDS = (
     "checkpoint_every",
     "keep_checkpoints",
     "seed",
+    "processes",
 )
 _FLOAT_FIELDS = ("lr", "weight_decay", "lr_gamma")
 _OPTIONAL_FLOAT_FIELDS = ("grad_clip_norm", "ema_decay")
@@ -28,6 +29,8 @@ class TrainConfig:
     m < k}``, where warm-up(k) = ``min(1, k / warmup_steps)`` (1 when ``warmup_steps`` is 0).
     ``batch_size`` is per process; ``seed`` drives data order, loss noise, dropout and numpy/python
     randomness (offset per rank). ``ema_decay=None`` disables the EMA of the weights.
+    ``processes`` > 1 trains data-parallel in that many local processes (`training.distributed`),
+    each drawing ``batch_size`` windows: the global batch is ``processes * batch_size``.
     """
 
     steps: int
@@ -45,6 +48,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     seed: int = 0
     device: str = "auto"
+    processes: int = 1
 
     def __post_init__(self) -> None:
         # YAML gives lists, and strings for "1e-4": coerce once here so the loop sees one type.
@@ -103,6 +107,7 @@ class TrainConfig:
             ("checkpoint_every", self.checkpoint_every >= 1, "must be >= 1"),
             ("keep_checkpoints", self.keep_checkpoints >= 1, "must be >= 1"),
             ("seed", self.seed >= 0, "must be >= 0"),
+            ("processes", self.processes >= 1, "must be >= 1"),
         ]
         for name, ok, rule in checks:
             if not ok:

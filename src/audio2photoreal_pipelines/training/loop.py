@@ -13,9 +13,10 @@ on CPU:
 - the global torch (dropout), numpy and python RNGs, seeded at a fresh start.
 
 Seeds are derived from ``(config.seed, rank, stream)``, so each data-parallel process draws its own
-windows. Data parallelism can be added inside `train` (wrap the module after it is on its device,
-all-reduce the logged means, gather each rank's RNG state into ``rng``); every side effect already
-goes through `_RankZeroSideEffects`.
+windows. With ``world_size`` > 1 (inside `training.distributed.run_local_processes`) the module is
+wrapped in `DistributedDataParallel`, which averages the gradients; the logged means are averaged
+over the ranks, every rank's RNG state is gathered into the checkpoint, and every side effect goes
+through `_RankZeroSideEffects`, so only rank 0 logs and writes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -43,6 +45,13 @@ from audio2photoreal_pipelines.training.checkpoint import (
 )
 from audio2photoreal_pipelines.training.config import TrainConfig
 from audio2photoreal_pipelines.training.device import autocast_context, select_device
+from audio2photoreal_pipelines.training.distributed import (
+    all_ranks_true,
+    check_group,
+    gather_by_rank,
+    mean_over_ranks,
+    run_local_processes,
+)
 from audio2photoreal_pipelines.training.rng import (
     capture_global_rng,
     derive_seed,
@@ -111,6 +120,7 @@ def train(
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+    check_group(rank, world_size)
     device = select_device(config.device)
     effects = _RankZeroSideEffects(
         enabled=rank == 0,
@@ -125,6 +135,11 @@ def train(
     resumed_from = _resume(state, effects) if checkpoint_dir is not None else None
     final_checkpoint = resumed_from if effects.enabled else None
     if state.step < config.steps:
+        if world_size > 1:
+            # Broadcasts rank 0's weights, then averages the gradients in every backward pass.
+            state.forward_model = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         with _deterministic_algorithms(device):
             final_checkpoint = _run_steps(state, loss_fn, sample_batch, effects)
     else:
@@ -141,6 +156,62 @@ def train(
         resumed_from=resumed_from,
         final_checkpoint=final_checkpoint,
     )
+
+
+def train_data_parallel(
+    model: nn.Module,
+    loss_fn: LossFn,
+    sample_batch: SampleBatch,
+    config: TrainConfig,
+    *,
+    checkpoint_dir: Path | None,
+    log_metrics: MetricLogger | None = None,
+    description: str = "train",
+) -> TrainResult:
+    """`train` in ``config.processes`` local processes (plain `train` for one).
+
+    The processes only train and write checkpoints (rank 0). This process then loads the final
+    checkpoint through `train`'s resume, with nothing left to train, and logs its history: MLflow
+    is touched from here alone, because a forked process must not reuse the parent's database
+    connection. A killed run resumes from its last checkpoint, whatever the number of processes.
+    """
+    if config.processes == 1:
+        return train(
+            model,
+            loss_fn,
+            sample_batch,
+            config,
+            checkpoint_dir=checkpoint_dir,
+            log_metrics=log_metrics,
+            description=description,
+        )
+    if checkpoint_dir is None:
+        raise ValueError(
+            f"{description}: processes={config.processes} needs a checkpoint folder, "
+            "through which the trained weights come back"
+        )
+
+    def worker(rank: int, world_size: int) -> None:
+        train(
+            model,
+            loss_fn,
+            sample_batch,
+            config,
+            checkpoint_dir=checkpoint_dir,
+            rank=rank,
+            world_size=world_size,
+            description=description,
+        )
+
+    logger.info("%s: training in %d processes", description, config.processes)
+    run_local_processes(worker, config.processes, device=select_device(config.device))
+    result = train(
+        model, loss_fn, sample_batch, config, checkpoint_dir=checkpoint_dir, description=description
+    )
+    if log_metrics is not None:
+        for record in result.history:
+            log_metrics({k: v for k, v in record.items() if k != "step"}, int(record["step"]))
+    return result
 
 
 class _IntervalMetrics:
@@ -183,6 +254,7 @@ class _TrainingState:
         self, model: nn.Module, config: TrainConfig, device: torch.device, rank: int
     ) -> None:
         self.model, self.config, self.device, self.rank = model, config, device, rank
+        self.forward_model: nn.Module = model  # what the loss calls: DDP-wrapped when distributed
         self.optimizer, self.scheduler = build_optimizer(model, config)
         self.ema = None
         if config.ema_decay is not None:
@@ -202,7 +274,17 @@ class _TrainingState:
         self.data_generator.manual_seed(derive_seed(*keys, self.rank, _DATA_STREAM))
         self.loss_generator.manual_seed(derive_seed(*keys, self.rank, _LOSS_STREAM))
 
-    def state_dict(self) -> dict[str, Any]:
+    def rng_by_rank(self) -> dict[int, dict[str, Any]]:
+        """This rank's generator states, gathered from every rank when distributed."""
+        local = {
+            "data": self.data_generator.get_state(),
+            "loss": self.loss_generator.get_state(),
+            **capture_global_rng(self.device),
+        }
+        distributed = isinstance(self.forward_model, DistributedDataParallel)
+        return gather_by_rank(local) if distributed else {self.rank: local}
+
+    def state_dict(self, rng: dict[int, dict[str, Any]]) -> dict[str, Any]:
         return {
             "config": dataclasses.asdict(self.config),
             "device_type": self.device.type,
@@ -210,13 +292,7 @@ class _TrainingState:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
-            "rng": {
-                self.rank: {
-                    "data": self.data_generator.get_state(),
-                    "loss": self.loss_generator.get_state(),
-                    **capture_global_rng(self.device),
-                }
-            },
+            "rng": rng,
             "history": list(self.history),
             "interval": self.interval.state_dict(),
         }
@@ -406,12 +482,17 @@ def _run_steps(
                 now = time.perf_counter()
                 rate = (step - clock_step) / max(now - clock_time, 1e-9)
                 clock_step, clock_time = step, now
-                record = {"step": step, **state.interval.pop_means(), "lr": lr, "steps_per_s": rate}
+                means = {**state.interval.pop_means(), "lr": lr, "steps_per_s": rate}
+                record = {"step": step, **mean_over_ranks(means, state.device)}
                 state.history.append(record)
                 effects.record(record, step)
             if step % config.checkpoint_every == 0 or is_last:
                 _raise_if_nonfinite(state, effects.description)
-                last_checkpoint = effects.checkpoint(step, state.state_dict) or last_checkpoint
+                rng = state.rng_by_rank()  # a collective: every rank takes part
+                last_checkpoint = (
+                    effects.checkpoint(step, lambda rng=rng: state.state_dict(rng))
+                    or last_checkpoint
+                )
     return last_checkpoint
 
 
@@ -428,7 +509,7 @@ def _update(
     }
     state.optimizer.zero_grad(set_to_none=True)
     with autocast_context(state.device):
-        loss, metrics = loss_fn(state.model, batch, state.loss_generator)
+        loss, metrics = loss_fn(state.forward_model, batch, state.loss_generator)
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         raise TypeError("loss_fn must return (scalar loss tensor, metrics dict)")
     clashes = _RESERVED_METRICS & set(metrics)
@@ -448,7 +529,7 @@ def _update(
 
 
 def _raise_if_nonfinite(state: _TrainingState, description: str) -> None:
-    if not state.interval.loss_is_finite():
+    if not all_ranks_true(state.interval.loss_is_finite(), state.device):
         raise FloatingPointError(
             f"{description}: the loss became non-finite at or before step {state.step}; "
             "stopping before the state is logged or checkpointed"
