@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
     """Wait for queued GPU work, so that wall time covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -37,10 +37,10 @@ def interleaved_medians(
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
-            _sync(device)
+            sync_device(device)
             start = time.perf_counter()
             call()
-            _sync(device)
+            sync_device(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -31,9 +31,12 @@ def results():
 
 
 def test_results_are_one_json_object_per_benchmark(results):
-    assert set(results) == {"guide_sampling", "diffusion_sampling", "windows"}
+    benchmarks = {"guide_sampling", "diffusion_sampling", "windows", "training_mfu"}
+    assert set(results) == benchmarks | {"sampler", "targets"}
+    assert list(results)[-1] == "targets"
     assert json.loads(json.dumps(results)) == results
-    for bench in results.values():
+    for name in benchmarks:
+        bench = results[name]
         assert bench["machine"]["torch_threads"] >= 1
         assert bench["wall_s"] >= 0
 
@@ -59,3 +62,73 @@ def test_window_loaders_return_identical_batches(results):
         setup = results["windows"][kind]
         assert setup["batches_identical"] is True
         assert setup["mmap_batches_per_s"] > 0 and setup["whole_file_batches_per_s"] > 0
+
+
+def test_training_mfu_counts_flops_against_the_measured_peak(results):
+    mfu = results["training_mfu"]
+    assert mfu["matmul_peak"]["gflop_s"] > 0
+    for kind in ("face", "body"):
+        model = mfu[kind]
+        assert model["gflop_per_step"] > 0 and model["s_per_step"] > 0
+        expected = model["achieved_gflop_s"] / mfu["matmul_peak"]["gflop_s"]
+        assert model["mfu"] == pytest.approx(expected, rel=0.05, abs=1e-3)
+
+
+def test_targets_list_every_goal_with_its_value(results):
+    entries = {entry["name"]: entry for entry in results["targets"]}
+    assert set(entries) == {name for name, _, _ in run_all_module().TARGETS}
+    for entry in entries.values():
+        assert set(entry) == {"name", "value", "goal", "met"}
+        assert entry["goal"].startswith(">= ")
+    # Quick runs skip the paper-size guide: not measured, so neither met nor failed.
+    guide = entries["guide_paper_cached_speedup_over_upstream_like"]
+    assert guide["value"] is None and guide["met"] is None
+    calls = entries["sampler_calls_ddim500_over_default"]
+    assert calls["value"] == 500 / results["sampler"]["steps"]
+    assert calls["met"] == (calls["value"] >= 10)
+
+
+def test_a_target_is_met_only_at_or_above_its_goal():
+    run_all = run_all_module()
+    name, path, goal = run_all.TARGETS[0]
+
+    def nested(value):
+        out = value
+        for key in reversed(path):
+            out = {key: out}
+        return out
+
+    def entry(value):
+        return next(e for e in run_all.targets(nested(value)) if e["name"] == name)
+
+    assert entry(goal)["met"] is True
+    assert entry(goal * 0.99)["met"] is False
+    assert entry(None)["met"] is None
+
+
+def run_all_module():
+    sys.path.insert(0, str(BENCHMARKS_DIR))
+    try:
+        import run_all
+
+        return run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS_DIR))
+
+
+def test_sampling_rtf_times_face_and_body_for_every_sampler():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(BENCHMARKS_DIR))
+    try:
+        import bench_sampling_rtf
+
+        result = bench_sampling_rtf.main(size="base", quick=True)
+    finally:
+        sys.path.remove(str(BENCHMARKS_DIR))
+        torch.set_num_threads(threads)
+    assert result["repetitions"] == 5 and result["clip_s"] == 20
+    timing = result["ddim5"]
+    assert timing["face_s"] > 0 and timing["body_s"] > 0
+    expected = 20 / (timing["face_s"] + timing["body_s"])
+    assert timing["real_time_factor"] == pytest.approx(expected, rel=0.02)

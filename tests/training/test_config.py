@@ -47,8 +47,15 @@ def test_from_params_names_unknown_and_missing_keys():
         ("keep_checkpoints", 0),
         ("warmup_steps", 2.5),
         ("processes", 0),
+        ("compile", "yes"),
+        ("bf16", 1),
     ],
 )
 def test_invalid_values_are_rejected_with_the_field_name(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{"steps": 10, "batch_size": 2, "lr": 1e-3, field: value})
+
+
+def test_switches_accept_the_strings_kedro_params_give():
+    config = TrainConfig(steps=1, batch_size=1, lr=1e-3, compile="true", tf32="False")
+    assert config.compile is True and config.tf32 is False

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from audio2photoreal_pipelines.training import autocast_context, select_device
+from audio2photoreal_pipelines.training import TrainConfig, autocast_context, select_device
+from audio2photoreal_pipelines.training.device import set_tf32
+from audio2photoreal_pipelines.training.schedule import build_optimizer
 
 
 def test_auto_picks_cuda_only_when_available(monkeypatch):
@@ -42,3 +46,39 @@ def test_cuda_autocast_runs_matmuls_in_bf16():
     layer = torch.nn.Linear(3, 2).cuda()
     with autocast_context(torch.device("cuda")):
         assert layer(torch.ones(1, 3, device="cuda")).dtype == torch.bfloat16
+
+
+def test_bf16_switch_off_turns_cuda_autocast_off():
+    from contextlib import nullcontext
+
+    assert isinstance(autocast_context(torch.device("cuda"), bf16=False), nullcontext)
+
+
+def test_tf32_switch_leaves_cpu_settings_alone():
+    before = torch.backends.cuda.matmul.allow_tf32
+    set_tf32(torch.device("cpu"), not before)
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tf32_switch_sets_cuda_matmul_precision():
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        set_tf32(torch.device("cuda"), True)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        set_tf32(torch.device("cuda"), False)
+        assert not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_fused_adamw_only_where_every_parameter_is_on_cuda(device):
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    model = torch.nn.Linear(3, 2).to(device)
+    config = TrainConfig(steps=1, batch_size=1, lr=1e-3)
+    optimizer, _ = build_optimizer(model, config)
+    assert bool(optimizer.defaults["fused"]) == (device == "cuda")
+    unfused, _ = build_optimizer(model, dataclasses.replace(config, fused_adamw=False))
+    assert not unfused.defaults["fused"]

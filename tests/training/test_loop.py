@@ -251,3 +251,25 @@ def test_cuda_training_uses_bf16_autocast_and_resumes(tmp_path):
     assert all(
         p.dtype == torch.float32 and p.device.type == "cpu" for p in resumed.model.parameters()
     )
+
+
+def test_compile_switch_trains_the_same_model_through_torch_compile(monkeypatch):
+    compiled = []
+    real_compile = torch.compile
+
+    def recording_compile(module, **kwargs):
+        compiled.append(module)
+        return real_compile(module, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    model = make_model(dropout=0.0)
+    config = _config(steps=4, compile=True)
+    result = train(model, loss_fn, sample_batch, config, checkpoint_dir=None)
+    eager = train(
+        make_model(dropout=0.0), loss_fn, sample_batch, _config(steps=4), checkpoint_dir=None
+    )
+    assert compiled == [model]
+    losses = [record["loss"] for record in result.history]
+    assert losses == pytest.approx([record["loss"] for record in eager.history], rel=1e-4)
+    # The compiled wrapper is only used to train: the raw module is what comes back.
+    assert result.model is model

@@ -19,6 +19,7 @@ _INT_FIELDS = (
 )
 _FLOAT_FIELDS = ("lr", "weight_decay", "lr_gamma")
 _OPTIONAL_FLOAT_FIELDS = ("grad_clip_norm", "ema_decay")
+_BOOL_FIELDS = ("bf16", "tf32", "fused_adamw", "compile")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,8 @@ class TrainConfig:
     randomness (offset per rank). ``ema_decay=None`` disables the EMA of the weights.
     ``processes`` > 1 trains data-parallel in that many local processes (`training.distributed`),
     each drawing ``batch_size`` windows: the global batch is ``processes * batch_size``.
+    On CUDA only: ``bf16`` autocast (weights and optimizer state stay fp32), ``tf32`` matmuls and
+    ``fused_adamw``. ``compile`` wraps the module in ``torch.compile`` on any device.
     """
 
     steps: int
@@ -49,6 +52,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     processes: int = 1
+    bf16: bool = True
+    tf32: bool = True
+    fused_adamw: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         # YAML gives lists, and strings for "1e-4": coerce once here so the loop sees one type.
@@ -56,6 +63,8 @@ class TrainConfig:
             self._set(name, _as_int(name, getattr(self, name)))
         for name in _FLOAT_FIELDS:
             self._set(name, _as_float(name, getattr(self, name)))
+        for name in _BOOL_FIELDS:
+            self._set(name, _as_bool(name, getattr(self, name)))
         for name in _OPTIONAL_FLOAT_FIELDS:
             value = getattr(self, name)
             self._set(name, None if value is None else _as_float(name, value))
@@ -148,6 +157,15 @@ def _as_int(name: str, value: Any) -> int:
         except ValueError:
             pass
     return _fail(name, "an integer", value)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    # Kedro's --params gives "true"/"false" as strings.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return _fail(name, "true or false", value)
 
 
 def _as_float(name: str, value: Any) -> float:

@@ -31,8 +31,15 @@ def select_device(preference: str = "auto") -> torch.device:
     return device
 
 
-def autocast_context(device: torch.device) -> AbstractContextManager:
+def autocast_context(device: torch.device, *, bf16: bool = True) -> AbstractContextManager:
     """bf16 autocast on CUDA (weights and optimizer state stay fp32); a no-op on CPU."""
-    if device.type == "cuda":
+    if device.type == "cuda" and bf16:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def set_tf32(device: torch.device, enabled: bool) -> None:
+    """Let CUDA matmuls and convolutions use TF32 (10-bit mantissa inputs, fp32 accumulation)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled

@@ -44,7 +44,7 @@ from audio2photoreal_pipelines.training.checkpoint import (
     write_checkpoint,
 )
 from audio2photoreal_pipelines.training.config import TrainConfig
-from audio2photoreal_pipelines.training.device import autocast_context, select_device
+from audio2photoreal_pipelines.training.device import autocast_context, select_device, set_tf32
 from audio2photoreal_pipelines.training.distributed import (
     all_ranks_true,
     check_group,
@@ -131,7 +131,8 @@ def train(
         description=description,
     )
     model.to(device)
-    state = _TrainingState(model, config, device, rank)
+    set_tf32(device, config.tf32)
+    state = _TrainingState(model, config, device, rank, world_size)
     resumed_from = _resume(state, effects) if checkpoint_dir is not None else None
     final_checkpoint = resumed_from if effects.enabled else None
     if state.step < config.steps:
@@ -140,6 +141,8 @@ def train(
             state.forward_model = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
+        if config.compile:
+            state.forward_model = torch.compile(state.forward_model)
         with _deterministic_algorithms(device):
             final_checkpoint = _run_steps(state, loss_fn, sample_batch, effects)
     else:
@@ -251,9 +254,15 @@ class _TrainingState:
     """Everything a checkpoint holds, and how to save and restore it."""
 
     def __init__(
-        self, model: nn.Module, config: TrainConfig, device: torch.device, rank: int
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        device: torch.device,
+        rank: int,
+        world_size: int,
     ) -> None:
-        self.model, self.config, self.device, self.rank = model, config, device, rank
+        self.model, self.config, self.device = model, config, device
+        self.rank, self.world_size = rank, world_size
         self.forward_model: nn.Module = model  # what the loss calls: DDP-wrapped when distributed
         self.optimizer, self.scheduler = build_optimizer(model, config)
         self.ema = None
@@ -281,8 +290,7 @@ class _TrainingState:
             "loss": self.loss_generator.get_state(),
             **capture_global_rng(self.device),
         }
-        distributed = isinstance(self.forward_model, DistributedDataParallel)
-        return gather_by_rank(local) if distributed else {self.rank: local}
+        return gather_by_rank(local) if self.world_size > 1 else {self.rank: local}
 
     def state_dict(self, rng: dict[int, dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -508,7 +516,7 @@ def _update(
         for k, v in batch.items()
     }
     state.optimizer.zero_grad(set_to_none=True)
-    with autocast_context(state.device):
+    with autocast_context(state.device, bf16=state.config.bf16):
         loss, metrics = loss_fn(state.forward_model, batch, state.loss_generator)
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         raise TypeError("loss_fn must return (scalar loss tensor, metrics dict)")

@@ -26,8 +26,17 @@ def lr_factor(config: TrainConfig) -> Callable[[int], float]:
 def build_optimizer(
     model: torch.nn.Module, config: TrainConfig
 ) -> tuple[torch.optim.AdamW, LambdaLR]:
-    """AdamW over every parameter, with the warm-up and milestone schedule of `config`."""
+    """AdamW over every parameter, with the warm-up and milestone schedule of `config`.
+
+    With ``config.fused_adamw`` and every parameter on CUDA, the update runs as fused kernels.
+    """
+    parameters = list(model.parameters())
+    fused = config.fused_adamw and all(p.device.type == "cuda" for p in parameters)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        parameters,
+        lr=config.lr,
+        betas=config.betas,
+        weight_decay=config.weight_decay,
+        fused=fused or None,
     )
     return optimizer, LambdaLR(optimizer, lr_factor(config))
