@@ -10,7 +10,7 @@ ground truth as ``evaluate`` scores (FD_g, FD_k, face L2, lip correlation, strok
 conditional + unconditional pair in one batch. The recommended sampler is the cheapest whose
 every metric is within 10 % of the reference's (DDIM at ``reference_steps``); upstream's is
 DDIM 500, which takes about an hour of this sweep on 2 CPU cores, so the default reference is
-DDIM 100. Writes ``data/08_reporting/sampler_sweep.png`` and prints JSON.
+DDIM 100. Writes ``data/08_reporting/<person>/sampler_sweep.png`` and prints JSON.
 """
 
 from __future__ import annotations
@@ -118,7 +118,14 @@ def main(
 ) -> dict[str, Any]:
     run = load_run(
         project,
-        ["sample_inputs", "data_stats", "evaluation_truth", "lip_readout", "params:sample"],
+        [
+            "sample_inputs",
+            "data_stats",
+            "evaluation_truth",
+            "lip_readout",
+            "params:sample",
+            "params:dataset",
+        ],
         ["vq", "guide", "face", "pose"],
     )
     params = run["params:sample"]
@@ -131,7 +138,9 @@ def main(
     reference, candidates = rows[0], rows[1:]
     eligible = [r for r in candidates if within_tolerance(r, reference)]
     best = min(eligible, key=lambda r: r["denoiser_evals"]) if eligible else reference
-    figure = project / "data" / "08_reporting" / "sampler_sweep.png"
+    figure = (
+        project / "data" / "08_reporting" / run["params:dataset"]["person"] / "sampler_sweep.png"
+    )
     plot(rows, figure)
     return {
         "clips": clips,

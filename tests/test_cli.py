@@ -32,7 +32,7 @@ def test_kedro_run_ingest_with_either_flag(project_copy: Path, flag: str) -> Non
     result = _kedro(project_copy, flag, "ingest")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Pipeline execution completed successfully" in result.stdout + result.stderr
-    assert (project_copy / "data" / "05_model_input" / "data_stats.pth").is_file()
+    assert (project_copy / "data" / "05_model_input" / "SYN001" / "data_stats.pth").is_file()
 
 
 @pytest.mark.slow

@@ -53,7 +53,9 @@ def test_explore_notebook_runs_headless_after_ingest(project_copy: Path) -> None
     client.execute()  # raises CellExecutionError on the first failing cell
 
     text = _output_text(notebook)
-    splits = json.loads((project_copy / "data" / "03_primary" / "splits.json").read_text())
+    splits = json.loads(
+        (project_copy / "data" / "03_primary" / "SYN001" / "splits.json").read_text()
+    )
     sizes = {name: len(names) for name, names in splits.items()}
     assert f"split sizes: {sizes}" in text
     assert f"project: {project_copy}" in text, "the kernel loaded another project"

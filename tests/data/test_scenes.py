@@ -12,6 +12,7 @@ import soundfile as sf
 from audio2photoreal_pipelines.data import scenes as scenes_module
 from audio2photoreal_pipelines.data.scenes import (
     SceneValidationError,
+    check_person,
     discover_scenes,
     face_valid_mask,
     validate_scene,
@@ -187,3 +188,10 @@ def test_pickled_npy_is_refused(scene_dir):
 
     with pytest.raises(SceneValidationError, match=r"^scene01_missing_face_frames\.npy"):
         discover_scenes(scene_dir)
+
+
+def test_scenes_of_another_person_are_refused_naming_the_file(make_scenes):
+    scenes = discover_scenes(make_scenes(2))  # in a folder named person0
+    check_person(scenes, "person0")
+    with pytest.raises(ValueError, match=r"scene01_body_pose.npy: .* belongs to person 'person0'"):
+        check_person(scenes, "SYN001")

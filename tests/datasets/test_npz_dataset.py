@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from kedro.io import DatasetError
 
-from audio2photoreal_pipelines.datasets import NpzDataset
+from audio2photoreal_pipelines.datasets import NestedNpzDataset, NpzDataset
 
 
 @pytest.mark.parametrize("compressed", [False, True])
@@ -37,3 +37,26 @@ def test_compression_shrinks_redundant_data(tmp_path):
 def test_non_dict_data_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="dict with string keys"):
         NpzDataset(filepath=str(tmp_path / "m.npz")).save([np.ones(2)])
+
+
+def test_nested_npz_round_trips_per_scene_arrays_without_pickle(tmp_path):
+    truth = {
+        "scene01": {"lip": np.arange(5, dtype=np.float32), "stroke_frames": np.array([1, 3])},
+        "scene02": {"lip": np.ones(2, dtype=np.float32), "stroke_frames": np.array([0])},
+    }
+    path = tmp_path / "truth.npz"
+    NestedNpzDataset(filepath=str(path)).save(truth)
+
+    loaded = NestedNpzDataset(filepath=str(path)).load()
+    assert loaded.keys() == truth.keys()
+    for scene, arrays in truth.items():
+        assert loaded[scene].keys() == arrays.keys()
+        for key, array in arrays.items():
+            np.testing.assert_array_equal(loaded[scene][key], array)
+    with np.load(path, allow_pickle=False) as archive:  # plain arrays: no pickle to execute
+        assert sorted(archive.files)[0] == "scene01/lip"
+
+
+def test_nested_npz_refuses_outer_keys_with_a_slash(tmp_path):
+    with pytest.raises(DatasetError, match="without '/'"):
+        NestedNpzDataset(filepath=str(tmp_path / "t.npz")).save({"a/b": {"x": np.zeros(1)}})

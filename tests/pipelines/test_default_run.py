@@ -29,23 +29,27 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
     run_session(project_copy, ["__default__"], **TINY_RUN)
     data = project_copy / "data"
 
-    rows = json.loads((data / "08_reporting" / "metrics.json").read_text())
+    rows = json.loads((data / "08_reporting" / "SYN001" / "metrics.json").read_text())
     assert [r["method"] for r in rows] == ["GT", "Random", "KNN", "Mean", "Ours"]
     gt = rows[0]
     assert abs(gt["FD_g"]) < 1e-4 and abs(gt["face_FD"]) < 1e-4 and gt["face_L2"] == 0
     assert rows[-1]["Div_sample"] > 0 and rows[-1]["lip_corr"] is not None
-    report = (data / "08_reporting" / "report.html").read_text()
+    report = (data / "08_reporting" / "SYN001" / "report.html").read_text()
     assert "<table" in report and report.count("data:image/png;base64,") >= 4
-    assert sorted(p.name for p in (data / "08_reporting" / "figures").iterdir())
+    assert sorted(p.name for p in (data / "08_reporting" / "SYN001" / "figures").iterdir())
 
-    results = np.load(data / "07_model_output" / "body" / "results.npy", allow_pickle=True).item()
+    results = np.load(
+        data / "07_model_output" / "SYN001" / "body" / "results.npy", allow_pickle=True
+    ).item()
     assert results["motions"].shape == (4, 104, 1, 600)
     assert results["audio"].shape == (4, 600 * 1600, 2) and results["keyframes"].shape == (
         4,
         20,
         104,
     )
-    face = np.load(data / "07_model_output" / "face" / "results.npy", allow_pickle=True).item()
+    face = np.load(
+        data / "07_model_output" / "SYN001" / "face" / "results.npy", allow_pickle=True
+    ).item()
     assert face["motions"].shape == (4, 256, 1, 600) and face["keyframes"].shape == (4, 600, 256)
 
     use_project_store(project_copy)

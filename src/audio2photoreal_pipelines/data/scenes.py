@@ -13,6 +13,7 @@ Motion arrays stay on disk (``np.load(mmap_mode="r")``) so a 1.1 GB person is ne
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,3 +228,18 @@ def face_valid_mask(scene: Scene) -> np.ndarray:
     mask = np.ones(scene.num_frames, dtype=bool)
     mask[scene.missing_face_frames.astype(np.int64)] = False
     return mask
+
+
+def check_person(scenes: Mapping[str, Scene], person: str) -> None:
+    """Raise unless every scene's files lie in a folder named `person` (``<root>/<person>/``).
+
+    Catches one person's processed data reaching a run for another (e.g. copied folders).
+    """
+    for name, scene in sorted(scenes.items()):
+        owner = scene.body_pose_path.parent.name
+        if owner != person:
+            raise ValueError(
+                f"{scene.body_pose_path}: scene {name!r} belongs to person {owner!r}, but this "
+                f"run is for dataset.person={person!r}; run `kedro run --pipelines ingest "
+                f"--params dataset.person={person}` first"
+            )

@@ -2,13 +2,14 @@
 
 from audio2photoreal_pipelines.datasets.data_stats_dataset import DataStatsDataset
 from audio2photoreal_pipelines.datasets.npy_dataset import NpyDataset
-from audio2photoreal_pipelines.datasets.npz_dataset import NpzDataset
+from audio2photoreal_pipelines.datasets.npz_dataset import NestedNpzDataset, NpzDataset
 from audio2photoreal_pipelines.datasets.results_dataset import UpstreamResultsDataset
 from audio2photoreal_pipelines.datasets.scene_index_dataset import SceneIndexDataset
 from audio2photoreal_pipelines.datasets.wav_dataset import WavDataset
 
 __all__ = [
     "DataStatsDataset",
+    "NestedNpzDataset",
     "NpyDataset",
     "NpzDataset",
     "SceneIndexDataset",

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from kedro.pipeline import Node, Pipeline
 
-from audio2photoreal_pipelines.data.scenes import Scene
+from audio2photoreal_pipelines.data.scenes import Scene, check_person
 from audio2photoreal_pipelines.data.stats import data_stats_to_bytes
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
@@ -46,8 +46,10 @@ def make_windows(
     audio_features: dict[str, np.ndarray],
     splits: dict[str, list[str]],
     windows: dict,
+    dataset: dict,
 ) -> WindowSampler:
-    """Random normalised training windows over one split."""
+    """Random normalised training windows over one split of ``dataset.person``'s scenes."""
+    check_person(scenes, dataset["person"])
     unknown = set(windows) - WINDOW_KEYS
     if unknown:
         raise ValueError(
@@ -172,7 +174,7 @@ def create_training_pipeline(
         [
             Node(
                 make_windows,
-                inputs=[*SHARED_INPUTS, "params:windows"],
+                inputs=[*SHARED_INPUTS, "params:windows", "params:dataset"],
                 outputs="windows",
                 name="make_windows",
             ),

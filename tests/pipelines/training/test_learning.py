@@ -93,6 +93,7 @@ def run_node(node, person: Person, params: dict, **extra):
         person.audio_features,
         person.splits,
         params["windows"],
+        {"person": "SYNLEARN"},
     )
     trained, history = node(
         windows,
@@ -221,6 +222,7 @@ def test_guide_token_accuracy_far_above_chance_and_the_most_frequent_token(perso
         person.audio_features,
         person.splits,
         params["windows"],
+        {"person": "SYNLEARN"},
     )
     batch = windows.sample(16, torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -39,7 +39,9 @@ def test_train_vq_and_guide_register_loadable_models(project_copy):
         assert [m.step for m in history] == sorted(m.step for m in history) and len(history) >= 2
         artifacts = [a.path for a in client.list_artifacts(version.run_id, f"checkpoints/{kind}")]
         assert artifacts, f"no checkpoint artifact for {kind}"
-        history_file = project_copy / "data" / "08_reporting" / f"{kind}_training_history.json"
+        history_file = (
+            project_copy / "data" / "08_reporting" / "SYN001" / f"{kind}_training_history.json"
+        )
         assert history_file.is_file()
 
     vq = mlflow.pytorch.load_model("models:/a2p-SYN001-vq/1")
