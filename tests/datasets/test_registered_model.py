@@ -14,6 +14,7 @@ from audio2photoreal_pipelines.datasets.registered_model import (
     RegisteredModelDataset,
     RegistryChampionsDataset,
     TrainedModel,
+    weights_sha256,
 )
 
 
@@ -142,3 +143,25 @@ def test_champions_round_trip_moves_the_alias_only_on_promotion(registry):
     assert loaded["face"]["version"] is None
     face = registry.get_model_version("a2p-T-face", "1")
     assert face.tags["metric.face_L2"] == "3.0" and face.tags["promotion"] == "worse on face_L2"
+
+
+def test_identical_weights_reuse_their_version_instead_of_registering_again(registry, caplog):
+    first = RegisteredModelDataset(model_name="a2p-T-vq")
+    first.save(_trained(0, steps="10"))
+    rerun = RegisteredModelDataset(model_name="a2p-T-vq")
+    with caplog.at_level("INFO"):
+        rerun.save(_trained(0, steps="10"))
+    assert [str(v.version) for v in registry.search_model_versions("name='a2p-T-vq'")] == ["1"]
+    assert "already complete" in caplog.text and "version 1, reused" in caplog.text
+    assert rerun.load().registry_version == "1"
+
+    RegisteredModelDataset(model_name="a2p-T-vq").save(_trained(1))
+    assert len(registry.search_model_versions("name='a2p-T-vq'")) == 2
+
+
+def test_weights_digest_changes_with_any_value_and_not_with_the_object():
+    a, b = _trained(0).module, _trained(0).module
+    assert weights_sha256(a) == weights_sha256(b)
+    with torch.no_grad():
+        b.bias[0] += 1e-6
+    assert weights_sha256(a) != weights_sha256(b)

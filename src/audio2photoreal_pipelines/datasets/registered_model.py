@@ -8,6 +8,7 @@ just trained), so these two small datasets wrap the MLflow client directly.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import subprocess
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from mlflow.exceptions import MlflowException
 logger = logging.getLogger(__name__)
 
 METRIC_TAG_PREFIX = "metric."
+WEIGHTS_TAG = "weights_sha256"
 
 
 @dataclass
@@ -62,6 +64,16 @@ def _pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in _MODEL_REQUIREMENTS]
 
 
+def weights_sha256(module: torch.nn.Module) -> str:
+    """A digest of every parameter and buffer: names, dtypes, shapes and values."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def _versions(client: MlflowClient, name: str) -> list:
     try:
         found = client.search_model_versions(f"name='{name}'")
@@ -76,6 +88,10 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
     ``load`` returns, in order of preference: the version this dataset saved in the current run, the
     version under ``alias``, or the newest version. The loaded module carries ``registry_name`` and
     ``registry_version`` attributes so later nodes can say which version they used.
+
+    Weights identical to a registered version's (tag ``weights_sha256``), e.g. a re-run whose
+    training resumed a finished checkpoint, are not registered again: that version is reused and
+    counts as the one saved in this run.
     """
 
     def __init__(
@@ -99,6 +115,18 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
         return self._saved_version is not None or bool(_versions(MlflowClient(), self._model_name))
 
     def save(self, data: TrainedModel) -> None:
+        digest = weights_sha256(data.module)
+        client = MlflowClient()
+        for existing in _versions(client, self._model_name):
+            if existing.tags.get(WEIGHTS_TAG) == digest:
+                self._saved_version = str(existing.version)
+                logger.info(
+                    "%s: training was already complete; its weights are version %s, reused "
+                    "without registering a duplicate",
+                    self._model_name,
+                    existing.version,
+                )
+                return
         started_here = mlflow.active_run() is None
         if started_here:
             mlflow.start_run(run_name=self._model_name)
@@ -118,8 +146,8 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
             if started_here:
                 mlflow.end_run()
         version = str(info.registered_model_version)
-        client = MlflowClient()
-        for key, value in {"git_commit": git_commit(), **data.tags}.items():
+        tags = {"git_commit": git_commit(), **data.tags, WEIGHTS_TAG: digest}
+        for key, value in tags.items():
             client.set_model_version_tag(self._model_name, version, key, str(value))
         self._saved_version = version
         logger.info("Registered %s version %s", self._model_name, version)

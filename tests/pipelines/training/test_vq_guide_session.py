@@ -51,3 +51,8 @@ def test_train_vq_and_guide_register_loadable_models(project_copy):
     guide = mlflow.pytorch.load_model("models:/a2p-SYN001-guide/1")
     tokens = guide.generate(torch.randn(1, 2001, 80), num_keyframes=20, num_samples=2)
     assert tokens.shape == (2, 20, 4) and int(tokens.max()) < vq.codebook_size
+
+    # Running the finished training again resumes its last checkpoint and reuses version 1.
+    run_session(project_copy, ["train_vq"], **FAST)
+    use_project_store(project_copy)
+    assert [str(v.version) for v in client.search_model_versions("name='a2p-SYN001-vq'")] == ["1"]
