@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.conftest import TINY_PERSON
 
@@ -42,3 +43,14 @@ def test_bad_input_is_one_clear_message_not_a_traceback(project_copy: Path) -> N
     last_lines = result.stderr.strip().splitlines()[-2:]
     assert last_lines[0] == "Error: dataset.source must be 'synthetic', 'url' or 'local', got 'ftp'"
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_second_run_of_a_busy_project_refuses_at_once(project_copy: Path) -> None:
+    (project_copy / "data" / ".kedro-run.pid").write_text("4242\n")
+    with FileLock(project_copy / "data" / ".kedro-run.lock"):
+        result = _kedro(project_copy, "--pipelines", "ingest")
+    assert result.returncode == 1
+    assert "another `kedro run` (pid 4242) is using this project" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"

@@ -1,6 +1,7 @@
 """Project commands: Kedro's own ``kedro run``, with bad input reported as one clear message.
 
-A wrong parameter, a corrupt scene file or a failed download is the user's to fix, not a bug, so
+A wrong parameter, a corrupt scene file, a failed download or a second run of a busy project is
+the user's to fix, not a bug, so
 it is shown as its message alone; ``A2P_TRACEBACK=1 kedro run ...`` shows the traceback.
 """
 
@@ -13,8 +14,16 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
 
 from audio2photoreal_pipelines.data.download import DownloadError
+from audio2photoreal_pipelines.hooks import ProjectRunLockError
 
-INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, DownloadError, DatasetError)
+INPUT_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    DownloadError,
+    DatasetError,
+    ProjectRunLockError,
+)
 
 
 class _RunWithConciseInputErrors(click.Command):
