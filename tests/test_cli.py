@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from mlflow import MlflowClient
 
 from tests.conftest import TINY_PERSON
 
@@ -53,4 +55,28 @@ def test_a_second_run_of_a_busy_project_refuses_at_once(project_copy: Path) -> N
     assert result.returncode == 1
     assert "another `kedro run` (pid 4242) is using this project" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["corrupt", "locked"])
+def test_a_broken_mlflow_store_is_reported_before_any_node_runs(project_copy: Path, fault: str):
+    store = project_copy / "mlflow.db"
+    if fault == "corrupt":
+        store.write_bytes(b"not a database" * 100)
+    else:
+        MlflowClient(f"sqlite:///{store}").search_experiments()  # a valid, empty store
+    before = store.read_bytes()
+    holder = sqlite3.connect(store, isolation_level=None)
+    try:
+        if fault == "locked":
+            holder.execute("BEGIN EXCLUSIVE")  # another process writing, as far as MLflow sees
+        result = _kedro(project_copy, "--pipelines", "ingest")
+    finally:
+        holder.close()
+    assert result.returncode == 1
+    reason = "file is not a database" if fault == "corrupt" else "database is locked"
+    assert f"mlflow.db cannot be used: {reason}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert store.read_bytes() == before, "the store is left as it was"
     assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"

@@ -1,8 +1,9 @@
 """Project commands: Kedro's own ``kedro run``, with bad input reported as one clear message.
 
-A wrong parameter, a corrupt scene file, a failed download or a second run of a busy project is
-the user's to fix, not a bug, so
-it is shown as its message alone; ``A2P_TRACEBACK=1 kedro run ...`` shows the traceback.
+A wrong parameter, a corrupt scene file, a failed download, a second run of a busy project or an
+MLflow store that cannot be opened (corrupt, locked; kedro-mlflow opens it before the first node)
+is the user's to fix, not a bug, so it is shown as its message alone;
+``A2P_TRACEBACK=1 kedro run ...`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import os
 
 import click
+import mlflow
 from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import DBAPIError
 
 from audio2photoreal_pipelines.data.download import DownloadError
 from audio2photoreal_pipelines.hooks import ProjectRunLockError
@@ -26,15 +30,31 @@ INPUT_ERRORS = (
 )
 
 
+def tracking_store_problem(err: BaseException) -> str | None:
+    """One line on why the MLflow store failed, if that is what `err` (or its cause) is."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, DBAPIError | MlflowException):
+            reason = str(getattr(seen, "orig", None) or seen).splitlines()[0]
+            return (
+                f"the MLflow tracking store {mlflow.get_tracking_uri()} cannot be used: {reason}. "
+                "Nothing was trained or changed. Free, fix or move the store aside (it is left "
+                "as it is), or set mlflow_tracking_uri in conf/base/mlflow.yml"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class _RunWithConciseInputErrors(click.Command):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except INPUT_ERRORS as err:
-            if os.environ.get("A2P_TRACEBACK"):
+        except Exception as err:
+            message = str(err) if isinstance(err, INPUT_ERRORS) else tracking_store_problem(err)
+            if message is None or os.environ.get("A2P_TRACEBACK"):
                 raise
             click.secho(
-                f"Error: {err}\nSet A2P_TRACEBACK=1 to see the traceback.",
+                f"Error: {message}\nSet A2P_TRACEBACK=1 to see the traceback.",
                 err=True,
                 fg="red",
             )
