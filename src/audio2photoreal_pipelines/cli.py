@@ -1,8 +1,8 @@
 """Project commands: Kedro's own ``kedro run``, with bad input reported as one clear message.
 
-A wrong parameter, a corrupt scene file, a failed download, a second run of a busy project or an
-MLflow store that cannot be opened (corrupt, locked; kedro-mlflow opens it before the first node)
-is the user's to fix, not a bug, so it is shown as its message alone;
+A wrong parameter, a corrupt scene file, a failed download, a full disk, a second run of a busy
+project or an MLflow store that cannot be opened (corrupt, locked; kedro-mlflow opens it before
+the first node) is the user's to fix, not a bug, so it is shown as its message alone;
 ``A2P_TRACEBACK=1 kedro run ...`` shows the traceback.
 """
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audio2photoreal_pipelines.data.download import DownloadError
 from audio2photoreal_pipelines.hooks import ProjectRunLockError
+from audio2photoreal_pipelines.training.checkpoint import CheckpointWriteError
 
 INPUT_ERRORS = (
     ValueError,
@@ -27,6 +28,7 @@ INPUT_ERRORS = (
     DownloadError,
     DatasetError,
     ProjectRunLockError,
+    CheckpointWriteError,
 )
 
 

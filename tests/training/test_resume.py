@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -12,8 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from audio2photoreal_pipelines.training import checkpoint as checkpoint_module
 from audio2photoreal_pipelines.training import train
-from audio2photoreal_pipelines.training.checkpoint import CheckpointError, read_checkpoint
+from audio2photoreal_pipelines.training.checkpoint import (
+    CheckpointError,
+    CheckpointWriteError,
+    read_checkpoint,
+)
 from tests.training.toy import RESUME_CONFIG, loss_fn, make_model, sample_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -199,3 +206,28 @@ def test_changed_hyperparameter_on_resume_is_warned(tmp_path, caplog):
         checkpoint_dir=tmp_path,
     )
     assert "different lr" in caplog.text
+
+
+def test_a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save = torch.save
+    writes = []
+
+    def save_until_the_disk_fills(obj, handle):
+        writes.append(handle.name)
+        if len(writes) == 1:
+            return real_save(obj, handle)
+        handle.write(b"half a checkpoint")  # a partial file, then no space left
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", save_until_the_disk_fills)
+    with pytest.raises(CheckpointWriteError) as raised:
+        train(make_model(), loss_fn, sample_batch, RESUME_CONFIG, checkpoint_dir=tmp_path)
+    message = str(raised.value)
+    assert "step_00000020.pt: could not write the checkpoint (No space left on device)" in message
+    assert "the previous one, step_00000010.pt, is intact" in message
+    assert _names(tmp_path) == ["step_00000010.pt"], "the partial file is removed"
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+    resumed = train(make_model(), loss_fn, sample_batch, RESUME_CONFIG, checkpoint_dir=tmp_path)
+    assert resumed.resumed_from == tmp_path / "step_00000010.pt"
+    assert resumed.final_step == 30

@@ -35,6 +35,10 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, partial, corrupt or of another format."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the older ones are intact."""
+
+
 def checkpoint_path(directory: Path, step: int) -> Path:
     """The file that holds the state after `step` updates."""
     return Path(directory) / f"step_{step:08d}.pt"
@@ -48,10 +52,19 @@ def write_checkpoint(directory: Path, step: int, state: dict[str, Any], *, keep:
     payload["sha256"] = _digest(payload)
     final = checkpoint_path(directory, step)
     temp = directory / f".{final.name}{_TEMP_MARK}{os.getpid()}"
-    with open(temp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temp.unlink(missing_ok=True)  # frees the space the partial file took
+        previous = next(_checkpoints_newest_first(directory), None)
+        raise CheckpointWriteError(
+            error.errno,
+            f"{final}: could not write the checkpoint ({error.strerror or error}); "
+            f"{'the previous one, ' + previous.name + ', is intact' if previous else 'none older'}",
+        ) from error
     os.replace(temp, final)
     _fsync_directory(directory)
     for old in list(_checkpoints_newest_first(directory))[keep:]:
