@@ -64,3 +64,14 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
     assert "evaluation_metrics.face_L2" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts >= {"metrics.json", "report.html", "promotions.json"}
+
+    # Run to run, the same seed and configuration give the same samples and metric table.
+    outputs = data / "07_model_output" / "SYN001"
+    first_samples = dict(np.load(outputs / "samples.npz"))
+    first_rows = json.loads((data / "08_reporting" / "SYN001" / "metrics.json").read_text())
+    run_session(project_copy, ["sample", "evaluate"], **TINY_RUN)
+    second_samples = dict(np.load(outputs / "samples.npz"))
+    assert first_samples.keys() == second_samples.keys()
+    for key, array in first_samples.items():
+        np.testing.assert_array_equal(array, second_samples[key], err_msg=key)
+    assert json.loads((data / "08_reporting" / "SYN001" / "metrics.json").read_text()) == first_rows
