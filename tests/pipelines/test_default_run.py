@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from audio2photoreal_pipelines.serving import input_example
 from tests.conftest import run_session, use_project_store
 
 KINDS = ("vq", "guide", "face", "pose")
@@ -64,6 +66,15 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
     assert "evaluation_metrics.face_L2" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts >= {"metrics.json", "report.html", "promotions.json"}
+
+    # The servable sampler bundles the four champions and is the champion with them.
+    sampler = client.get_model_version_by_alias("a2p-SYN001-sampler", "champion")
+    assert {sampler.tags[f"component.{kind}"] for kind in KINDS} == {
+        f"a2p-SYN001-{kind}/1" for kind in KINDS
+    }
+    served = mlflow.pyfunc.load_model("models:/a2p-SYN001-sampler@champion")
+    motion = served.predict(input_example(seconds=1.5))
+    assert motion["face"].shape == (2, 45, 256) and motion["body"].shape == (2, 45, 104)
 
     # Run to run, the same seed and configuration give the same samples and metric table.
     outputs = data / "07_model_output" / "SYN001"

@@ -24,12 +24,7 @@ class UserAudioError(ValueError):
 
 
 def load_user_audio(path: str | Path, *, seed: int = 0) -> np.ndarray:
-    """Read ``path`` as (N, 2) float32 at 48 kHz, N a multiple of 1600 (whole frames).
-
-    Other sample rates are resampled with torchaudio. Mono audio is the person; the partner
-    channel is filled with faint noise, as upstream's demo does. Silence is accepted (the models
-    then see no speech), but a clip shorter than one second is refused.
-    """
+    """Read the wav at ``path`` and `prepare_user_audio` it; errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise UserAudioError(f"{path}: no such file")
@@ -37,24 +32,42 @@ def load_user_audio(path: str | Path, *, seed: int = 0) -> np.ndarray:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as err:
         raise UserAudioError(f"{path.name}: not a readable audio file ({err})") from None
+    return prepare_user_audio(audio, rate, name=path.name, seed=seed)
+
+
+def prepare_user_audio(audio: np.ndarray, rate: int, *, name: str, seed: int = 0) -> np.ndarray:
+    """Audio (N, C) at ``rate`` Hz as (N', 2) float32 at 48 kHz, N' a multiple of 1600.
+
+    Other sample rates are resampled with torchaudio. Mono audio is the person; the partner
+    channel is filled with faint noise, as upstream's demo does. Silence is accepted (the models
+    then see no speech), but a clip shorter than one second is refused. ``name`` names the audio
+    in every error.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.ndim != 2 or audio.shape[0] == 0:
+        raise UserAudioError(f"{name}: no audio samples (shape {audio.shape})")
     if audio.shape[1] > 2:
-        raise UserAudioError(f"{path.name}: {audio.shape[1]} channels; expected 1 or 2")
+        raise UserAudioError(f"{name}: {audio.shape[1]} channels; expected 1 or 2")
     if not np.isfinite(audio).all():
-        raise UserAudioError(f"{path.name}: contains NaN or infinite samples")
+        raise UserAudioError(f"{name}: contains NaN or infinite samples")
+    if not rate or rate <= 0:
+        raise UserAudioError(f"{name}: sample rate {rate} Hz; expected a positive rate")
     if rate != SAMPLE_RATE:
-        logger.info("%s: resampling %d Hz to %d Hz", path.name, rate, SAMPLE_RATE)
-        resample = torchaudio.transforms.Resample(rate, SAMPLE_RATE)
+        logger.info("%s: resampling %d Hz to %d Hz", name, rate, SAMPLE_RATE)
+        resample = torchaudio.transforms.Resample(int(rate), SAMPLE_RATE)
         audio = resample(torch.from_numpy(audio.T.copy())).T.numpy()
     if audio.shape[1] == 1:
-        logger.info("%s: mono; filling the partner channel with faint noise", path.name)
+        logger.info("%s: mono; filling the partner channel with faint noise", name)
         noise = np.random.default_rng(seed).normal(0.0, PARTNER_NOISE_STD, size=audio.shape)
         audio = np.concatenate([audio, noise.astype(np.float32)], axis=1)
     frames = audio.shape[0] // SAMPLES_PER_FRAME
     if frames < MIN_FRAMES:
         raise UserAudioError(
-            f"{path.name}: {audio.shape[0] / SAMPLE_RATE:.2f} s is shorter than the one second "
+            f"{name}: {audio.shape[0] / SAMPLE_RATE:.2f} s is shorter than the one second "
             "the models need"
         )
     if not np.abs(audio[:, 0]).max() > 0:
-        logger.warning("%s: channel 0 is silent; the person will not be speaking", path.name)
+        logger.warning("%s: channel 0 is silent; the person will not be speaking", name)
     return np.ascontiguousarray(audio[: frames * SAMPLES_PER_FRAME], dtype=np.float32)

@@ -9,8 +9,10 @@ just trained), so these two small datasets wrap the MLflow client directly.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -21,6 +23,14 @@ import torch
 from kedro.io import AbstractDataset, DatasetError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+
+from audio2photoreal_pipelines.serving import (
+    KINDS,
+    SIGNATURE,
+    PersonSampler,
+    input_example,
+    save_sampler_artifacts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -242,3 +252,107 @@ class RegistryChampionsDataset(AbstractDataset[dict, dict]):
                 )
             else:
                 logger.info("Kept the '%s' of %s: %s", self._alias, name, decision["reason"])
+
+
+class RegisteredSamplerDataset(AbstractDataset[dict, Any]):
+    """A person's servable sampler (`serving.PersonSampler`) as a registered pyfunc model.
+
+    ``save`` takes ``{"components": {kind: {"name", "version"}}, "data_stats", "sample",
+    "audio_features", "champion"}``: it bundles those registered versions of the four models with
+    the stats and settings, registers a new version (or reuses the one that bundles the same
+    versions and settings) and points ``alias`` at it when ``champion`` is true. ``load`` gives
+    the pyfunc model under ``alias``.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        alias: str = "champion",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._model_name = model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name, "alias": self._alias}
+
+    def save(self, data: dict) -> None:
+        components = {kind: data["components"][kind] for kind in KINDS}
+        missing = sorted(k for k, c in components.items() if c.get("version") is None)
+        if missing:
+            raise DatasetError(f"{self._model_name}: no registered version of {missing} to bundle")
+        identity = json.dumps(
+            {
+                "components": {k: f"{c['name']}/{c['version']}" for k, c in components.items()},
+                "sample": data["sample"],
+                "audio_features": data["audio_features"],
+            },
+            sort_keys=True,
+        )
+        digest = hashlib.sha256(identity.encode()).hexdigest()
+        client = MlflowClient()
+        version = next(
+            (
+                str(v.version)
+                for v in _versions(client, self._model_name)
+                if v.tags.get("bundle_sha256") == digest
+            ),
+            None,
+        )
+        if version is None:
+            version = self._register(data, components, digest)
+        else:
+            logger.info(
+                "%s version %s already bundles these models; reused", self._model_name, version
+            )
+        if data["champion"]:
+            client.set_registered_model_alias(self._model_name, self._alias, version)
+            logger.info("%s version %s is '%s'", self._model_name, version, self._alias)
+
+    def _register(self, data: dict, components: dict, digest: str) -> str:
+        modules = {
+            kind: mlflow.pytorch.load_model(
+                f"models:/{c['name']}/{c['version']}", map_location="cpu"
+            )
+            for kind, c in components.items()
+        }
+        started_here = mlflow.active_run() is None
+        if started_here:
+            mlflow.start_run(run_name=self._model_name)
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                artifacts = save_sampler_artifacts(
+                    Path(folder),
+                    modules,
+                    data["data_stats"],
+                    data["sample"],
+                    data["audio_features"],
+                )
+                info = mlflow.pyfunc.log_model(
+                    name="sampler",
+                    python_model=PersonSampler(),
+                    artifacts=artifacts,
+                    signature=SIGNATURE,
+                    input_example=input_example(),
+                    registered_model_name=self._model_name,
+                    pip_requirements=_pip_requirements(),
+                )
+        finally:
+            if started_here:
+                mlflow.end_run()
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        tags = {
+            "git_commit": git_commit(),
+            "bundle_sha256": digest,
+            **{f"component.{k}": f"{c['name']}/{c['version']}" for k, c in components.items()},
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(self._model_name, version, key, value)
+        logger.info("Registered %s version %s", self._model_name, version)
+        return version
+
+    def load(self) -> Any:
+        return mlflow.pyfunc.load_model(f"models:/{self._model_name}@{self._alias}")

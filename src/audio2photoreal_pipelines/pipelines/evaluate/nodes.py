@@ -272,3 +272,30 @@ def decide_promotion(
             )
         decisions[kind] = {**version, "metrics": candidate, "promote": promote, "reason": reason}
     return decisions
+
+
+def bundle_sampler(
+    sampled_versions: dict[str, dict],
+    champions: dict[str, dict],
+    data_stats: dict[str, np.ndarray],
+    sample: dict,
+    audio_features: dict,
+) -> dict:
+    """The person's servable sampler: the four versions sampled together, stats and settings.
+
+    It is the champion when each of those versions is now its model's champion, so its alias
+    moves with theirs by the same promotion rule.
+    """
+    components = {kind: sampled_versions[kind] for kind in champions}
+    champion = all(
+        champions[kind]["version"] is not None
+        and str(champions[kind]["version"]) == str(components[kind]["version"])
+        for kind in champions
+    )
+    return {
+        "components": components,
+        "data_stats": data_stats,
+        "sample": sample,
+        "audio_features": audio_features,
+        "champion": champion,
+    }

@@ -9,6 +9,7 @@
         ├─► metrics_table (JSON, MLflow artifact), metrics_markdown, evaluation_metrics (MLflow)
         └─► make_report ─► evaluation_report (HTML), evaluation_figures (PNG)
     metrics_table + sampled_versions + registry_champions ─► decide_promotion ─► registry_promotions
+    sampled_versions + registry_promotions (the champions now) ─► bundle_sampler ─► sampler_model
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -97,6 +98,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="registry_promotions",
                 name="decide_promotion",
+            ),
+            Node(
+                nodes.bundle_sampler,
+                inputs=[
+                    "sampled_versions",
+                    "registry_promotions",
+                    "data_stats",
+                    "params:sample",
+                    "params:audio_features",
+                ],
+                outputs="sampler_model",
+                name="bundle_sampler",
             ),
         ]
     )

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 from einops import rearrange
 
-from audio2photoreal_pipelines.data.normalise import (
-    audio_mean_std,
-    denormalise,
-    motion_mean_std,
-    normalise,
-)
+from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise, motion_mean_std
 from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.user_audio import load_user_audio
 from audio2photoreal_pipelines.data.windows import fixed_windows
-from audio2photoreal_pipelines.models.audio import make_feature_extractor
-from audio2photoreal_pipelines.models.generate import (
-    SamplingConfig,
-    generate_body,
-    generate_face,
+from audio2photoreal_pipelines.serving import (
+    KINDS,
+    sample_clips,
+    sampling_config,
+    user_audio_inputs,
 )
-from audio2photoreal_pipelines.training.device import select_device
-
-logger = logging.getLogger(__name__)
-
-# Not sampler settings; model_alias is read by the catalog, but `--params sample.model_alias=`
-# also merges it into params:sample.
-SAMPLING_KEYS = {"audio", "max_clips", "seed", "device", "model_alias"}
-
-
-def _sampling_config(sample: dict) -> SamplingConfig:
-    return SamplingConfig(**{k: v for k, v in sample.items() if k not in SAMPLING_KEYS})
 
 
 def prepare_inputs(
@@ -50,19 +32,10 @@ def prepare_inputs(
     Returns normalised arrays: audio (S, N, 2), audio_features (S, La, C), length_mask (S, T),
     and for test chunks the ground truth body (S, T, 104), face (S, T, 256) and face_valid (S, T).
     """
-    _sampling_config(sample)  # fail on a bad parameter before any work
+    sampling_config(sample)  # fail on a bad parameter before any work
     if sample.get("audio"):
         audio = load_user_audio(sample["audio"], seed=sample["seed"])
-        mean, std = audio_mean_std(data_stats)
-        waveform = torch.from_numpy(normalise(audio, mean, std))[None]
-        with torch.inference_mode():
-            features = make_feature_extractor(**feature_params)(waveform)
-        frames = audio.shape[0] // 1600
-        return {
-            "audio": waveform.numpy(),
-            "audio_features": features.numpy(),
-            "length_mask": np.ones((1, frames), dtype=bool),
-        }
+        return user_audio_inputs(audio, data_stats, feature_params)
     chunks = test_chunks[: sample["max_clips"]] if sample.get("max_clips") else test_chunks
     body = fixed_windows(scenes, face_masks, data_stats, audio_features, chunks, kind="body")
     face = fixed_windows(
@@ -99,36 +72,9 @@ def sample_motion(
     Motion arrays are repetition-major: body (R, S, T, 104), guide_poses (R, S, K, 104),
     face (R, S, T, 256).
     """
-    config = _sampling_config(sample)
-    device = select_device(sample.get("device", "auto"))
-    generator = torch.Generator(device=device).manual_seed(sample["seed"])
-    features = torch.from_numpy(inputs["audio_features"]).to(device)
-    length_mask = torch.from_numpy(inputs["length_mask"]).to(device)
-    models = [m.to(device).eval() for m in (vq_model, guide_model, face_model, pose_model)]
-    vq, guide, face, pose = models
-    logger.info(
-        "Sampling %d clip(s) x %d repetitions (%s, %d steps) on %s",
-        length_mask.shape[0],
-        config.num_repetitions,
-        config.sampler,
-        config.steps,
-        device,
-    )
-    with torch.inference_mode():
-        body, guide_poses = generate_body(vq, guide, pose, features, length_mask, config, generator)
-        face_codes = generate_face(face, features, length_mask, config, generator)
-    pose_mean, pose_std = motion_mean_std(data_stats, "body")
-    code_mean, code_std = motion_mean_std(data_stats, "face")
-    samples = {
-        "body": denormalise(body.cpu().numpy(), pose_mean, pose_std),
-        "guide_poses": denormalise(guide_poses.cpu().numpy(), pose_mean, pose_std),
-        "face": denormalise(face_codes.cpu().numpy(), code_mean, code_std),
-        "lengths": inputs["length_mask"].sum(axis=1),
-    }
-    versions = {
-        kind: _registry_entry(model)
-        for kind, model in zip(("vq", "guide", "face", "pose"), models, strict=True)
-    }
+    models = (vq_model, guide_model, face_model, pose_model)
+    samples = sample_clips(dict(zip(KINDS, models, strict=True)), inputs, data_stats, sample)
+    versions = {kind: _registry_entry(model) for kind, model in zip(KINDS, models, strict=True)}
     return samples, versions
 
 

@@ -1,0 +1,295 @@
+"""One trained person as an MLflow pyfunc model: a conversation's audio in, motion out.
+
+`PersonSampler` bundles the VQ, guide, face and body models that were evaluated together, the
+person's ``data_stats`` and the sampling settings, and samples with the same code as the
+``sample`` pipeline (`user_audio_inputs`, then `sample_clips`). ``mlflow models serve`` exposes
+it as ``POST /invocations``; a request the model cannot use gets HTTP 400 with the reason.
+
+Request fields (one record; all optional, but one of ``wav_base64`` and ``audio`` is needed):
+
+    wav_base64       a wav (or flac, ogg) file's bytes, base64: mono is the person
+    audio            the person's samples (channel 0), floats at ``sample_rate``
+    partner_audio    the partner's samples (channel 1), as long as ``audio``
+    sample_rate      Hz of ``audio`` (default 48000)
+    num_repetitions, seed, face_guidance, body_guidance   override the bundled settings
+
+Response: ``face`` (R, T, 256) expression codes and ``body`` (R, T, 104) joint angles, raw units,
+30 fps.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.schema import Array
+
+from audio2photoreal_pipelines.data.normalise import (
+    audio_mean_std,
+    denormalise,
+    motion_mean_std,
+    normalise,
+)
+from audio2photoreal_pipelines.data.scenes import SAMPLE_RATE, SAMPLES_PER_FRAME
+from audio2photoreal_pipelines.data.stats import load_data_stats, save_data_stats
+from audio2photoreal_pipelines.data.user_audio import UserAudioError, prepare_user_audio
+from audio2photoreal_pipelines.models.audio import make_feature_extractor
+from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
+from audio2photoreal_pipelines.training.device import select_device
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("vq", "guide", "face", "pose")
+MAX_SECONDS = 60.0  # longest request: a minute of audio (sampling time grows with length)
+_INT_FIELDS = ("num_repetitions", "seed", "sample_rate")
+_FLOAT_FIELDS = ("face_guidance", "body_guidance")
+MAX_REPETITIONS = 10
+
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec(DataType.string, "wav_base64", required=False),
+            ColSpec(Array(DataType.double), "audio", required=False),
+            ColSpec(Array(DataType.double), "partner_audio", required=False),
+            ColSpec(DataType.long, "sample_rate", required=False),
+            ColSpec(DataType.long, "num_repetitions", required=False),
+            ColSpec(DataType.long, "seed", required=False),
+            ColSpec(DataType.double, "face_guidance", required=False),
+            ColSpec(DataType.double, "body_guidance", required=False),
+        ]
+    )
+)
+
+
+# Not sampler settings; model_alias is read by the catalog, but `--params sample.model_alias=`
+# also merges it into params:sample.
+SAMPLING_KEYS = {"audio", "max_clips", "seed", "device", "model_alias"}
+
+
+def sampling_config(sample: Mapping[str, Any]) -> SamplingConfig:
+    """The sampler settings of a ``params:sample`` block (raises on an unknown key)."""
+    return SamplingConfig(**{k: v for k, v in sample.items() if k not in SAMPLING_KEYS})
+
+
+def sample_clips(
+    models: Mapping[str, torch.nn.Module],
+    inputs: Mapping[str, np.ndarray],
+    data_stats: Mapping[str, np.ndarray],
+    sample: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """``num_repetitions`` samples of each clip of `inputs`, in raw units.
+
+    ``models`` maps vq, guide, face and pose to their modules. Returns repetition-major
+    body (R, S, T, 104), guide_poses (R, S, K, 104), face (R, S, T, 256) and lengths (S,).
+    """
+    config = sampling_config(sample)
+    device = select_device(sample.get("device", "auto"))
+    generator = torch.Generator(device=device).manual_seed(sample["seed"])
+    features = torch.from_numpy(inputs["audio_features"]).to(device)
+    length_mask = torch.from_numpy(inputs["length_mask"]).to(device)
+    vq, guide, face, pose = (models[kind].to(device).eval() for kind in KINDS)
+    logger.info(
+        "Sampling %d clip(s) x %d repetitions (%s, %d steps) on %s",
+        length_mask.shape[0],
+        config.num_repetitions,
+        config.sampler,
+        config.steps,
+        device,
+    )
+    with torch.inference_mode():
+        body, guide_poses = generate_body(vq, guide, pose, features, length_mask, config, generator)
+        face_codes = generate_face(face, features, length_mask, config, generator)
+    pose_mean, pose_std = motion_mean_std(data_stats, "body")
+    code_mean, code_std = motion_mean_std(data_stats, "face")
+    return {
+        "body": denormalise(body.cpu().numpy(), pose_mean, pose_std),
+        "guide_poses": denormalise(guide_poses.cpu().numpy(), pose_mean, pose_std),
+        "face": denormalise(face_codes.cpu().numpy(), code_mean, code_std),
+        "lengths": inputs["length_mask"].sum(axis=1),
+    }
+
+
+def user_audio_inputs(
+    audio: np.ndarray, data_stats: Mapping[str, np.ndarray], feature_params: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Model inputs for one clip of raw audio (N, 2) at 48 kHz: the ``sample`` pipeline's form.
+
+    Returns normalised audio (1, N, 2), audio_features (1, La, C) and length_mask (1, T).
+    """
+    mean, std = audio_mean_std(data_stats)
+    waveform = torch.from_numpy(normalise(audio, mean, std))[None]
+    with torch.inference_mode():
+        features = make_feature_extractor(**feature_params)(waveform)
+    frames = audio.shape[0] // SAMPLES_PER_FRAME
+    return {
+        "audio": waveform.numpy(),
+        "audio_features": features.numpy(),
+        "length_mask": np.ones((1, frames), dtype=bool),
+    }
+
+
+def bad_request(message: str) -> MlflowException:
+    """An error the scoring server answers with HTTP 400 and this message."""
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def request_audio(record: Mapping[str, Any], seed: int) -> np.ndarray:
+    """The request's audio as (N, 2) float32 at 48 kHz, or a 400 naming the problem."""
+    try:
+        if _given(record.get("wav_base64")):
+            try:
+                data = base64.b64decode(str(record["wav_base64"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise bad_request("wav_base64: not valid base64") from None
+            if not data:
+                raise bad_request("wav_base64: empty")
+            try:
+                audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            except (RuntimeError, sf.LibsndfileError):
+                raise bad_request("wav_base64: not a readable audio file") from None
+            name = "wav_base64"
+        elif _given(record.get("audio")):
+            channels = [np.asarray(record["audio"], dtype=np.float64)]
+            if _given(record.get("partner_audio")):
+                channels.append(np.asarray(record["partner_audio"], dtype=np.float64))
+                if channels[1].shape != channels[0].shape:
+                    raise bad_request("partner_audio: not as long as audio")
+            audio = np.stack(channels, axis=1)
+            rate = _number(record, "sample_rate", int, SAMPLE_RATE)
+            name = "audio"
+        else:
+            fields = sorted(k for k, v in record.items() if _given(v))
+            raise bad_request(f"no audio: send wav_base64 or audio (got fields {fields})")
+        if rate > 0 and audio.shape[0] / rate > MAX_SECONDS:
+            raise bad_request(
+                f"{name}: {audio.shape[0] / rate:.1f} s is longer than the {MAX_SECONDS:.0f} s "
+                "limit"
+            )
+        return prepare_user_audio(audio, rate, name=name, seed=seed)
+    except UserAudioError as err:
+        raise bad_request(str(err)) from None
+
+
+class PersonSampler(mlflow.pyfunc.PythonModel):
+    """Audio -> face codes and body poses of one trained person (see the module docstring)."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.models = {
+            kind: torch.load(context.artifacts[kind], map_location="cpu", weights_only=False).eval()
+            for kind in KINDS
+        }
+        self.data_stats = load_data_stats(context.artifacts["data_stats"])
+        settings = json.loads(Path(context.artifacts["settings"]).read_text())
+        self.sample = settings["sample"]
+        self.audio_features = settings["audio_features"]
+
+    # No type hints: MLflow would read them as a schema of its own, and SIGNATURE is the schema.
+    def predict(self, context, model_input, params=None):
+        """One record (see the module docstring) -> {"face": (R, T, 256), "body": (R, T, 104)}."""
+        record = _one_record(model_input)
+        sample = dict(self.sample)
+        for key, kind in [(k, int) for k in _INT_FIELDS[:2]] + [(k, float) for k in _FLOAT_FIELDS]:
+            sample[key] = _number(record, key, kind, sample[key])
+        if not 1 <= sample["num_repetitions"] <= MAX_REPETITIONS:
+            raise bad_request(f"num_repetitions must be 1 ... {MAX_REPETITIONS}")
+        audio = request_audio(record, sample["seed"])
+        inputs = user_audio_inputs(audio, self.data_stats, self.audio_features)
+        samples = sample_clips(self.models, inputs, self.data_stats, sample)
+        return {"face": samples["face"][:, 0], "body": samples["body"][:, 0]}
+
+
+def save_sampler_artifacts(
+    folder: Path,
+    modules: Mapping[str, torch.nn.Module],
+    data_stats: Mapping[str, np.ndarray],
+    sample: Mapping[str, Any],
+    audio_features: Mapping[str, Any],
+) -> dict[str, str]:
+    """Write what `PersonSampler.load_context` reads into ``folder``; return the artifact paths."""
+    if audio_features.get("vq_wav2vec_checkpoint"):
+        raise ValueError(
+            "the servable model supports log-mel audio features only; "
+            "audio_features.vq_wav2vec_checkpoint is set"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    for kind in KINDS:
+        path = folder / f"{kind}.pt"
+        torch.save(modules[kind].cpu().eval(), path)
+        artifacts[kind] = str(path)
+    save_data_stats(dict(data_stats), folder / "data_stats.pth")
+    settings = {
+        "sample": {k: v for k, v in sample.items() if k not in ("audio", "max_clips")},
+        "audio_features": dict(audio_features),
+    }
+    (folder / "settings.json").write_text(json.dumps(settings, indent=2))
+    artifacts["data_stats"] = str(folder / "data_stats.pth")
+    artifacts["settings"] = str(folder / "settings.json")
+    return artifacts
+
+
+def input_example(seconds: float = 1.0) -> pd.DataFrame:
+    """A one-record request: ``seconds`` of a 220 Hz tone as a base64 wav at 16 kHz."""
+    rate = 16_000
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    sf.write(buffer, (0.3 * np.sin(2 * math.pi * 220 * t)).astype(np.float32), rate, format="WAV")
+    wav = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return pd.DataFrame([{"wav_base64": wav, "num_repetitions": 2}])
+
+
+def _one_record(model_input: pd.DataFrame | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(model_input, pd.DataFrame):
+        if len(model_input) == 0 or model_input.columns.empty:
+            # The schema drops fields it does not know: e.g. a misspelt field name.
+            raise bad_request("no audio: send wav_base64 or audio (no known field was given)")
+        if len(model_input) != 1:
+            raise bad_request(f"send one record per request, got {len(model_input)}")
+        return {k: v for k, v in model_input.iloc[0].to_dict().items()}
+    if isinstance(model_input, Mapping):
+        # Tensor-style input ({"inputs": {field: [value]}}): one value per field.
+        arrays = ("audio", "partner_audio")
+        return {
+            k: v[0] if k not in arrays and isinstance(v, list | np.ndarray) and len(v) else v
+            for k, v in model_input.items()
+        }
+    raise bad_request(f"expected one record of fields, got {type(model_input).__name__}")
+
+
+def _given(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    if isinstance(value, str | bytes):
+        return len(value) > 0
+    return np.size(value) > 0
+
+
+def _number(record: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = record.get(key)
+    if not _given(value):
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"{key}: not a number ({value!r})") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise bad_request(f"{key}: not a finite number")
+    return number
