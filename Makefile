@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint viz mlflow-ui benchmark
+.PHONY: install run test lint viz mlflow-ui benchmark demo
 
 # Re-installs only when the dependencies change.
 $(INSTALLED): pyproject.toml
@@ -34,3 +34,7 @@ mlflow-ui: install
 
 benchmark: install
 	$(BIN)/python benchmarks/run_all.py
+
+# A local web page for a registered person (README "Serving a trained person"): champion by default.
+demo: install
+	MLFLOW_TRACKING_URI=sqlite:///mlflow.db $(BIN)/python -m audio2photoreal_pipelines.demo

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,26 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (root / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(root)
     return root
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, log: Path, *, seconds: float) -> None:
+    """Poll ``url`` until it answers; fail with the server's log if it dies or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer within {seconds:.0f} s"
+            time.sleep(0.5)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Terminate a server process, then kill it if it has not stopped within 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=20)

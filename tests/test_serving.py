@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,7 +32,7 @@ from audio2photoreal_pipelines.serving import (
     save_sampler_artifacts,
 )
 from audio2photoreal_pipelines.training.distributed import free_port
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, stop, wait_until_serving
 from tests.data.conftest import write_scenes
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
@@ -44,10 +43,8 @@ def _base(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A saved sampler pyfunc of untrained base-size models (shapes, not quality, are tested)."""
-    root = tmp_path_factory.mktemp("serving")
+def untrained_sampler_artifacts(root: Path) -> dict[str, str]:
+    """Artifacts of a sampler of untrained base-size models (shapes, not quality, are tested)."""
     scenes = discover_scenes(write_scenes(root / "person", 2, num_frames=90))
     masks = {name: face_valid_mask(scene) for name, scene in scenes.items()}
     stats = compute_data_stats(scenes, masks, list(scenes))
@@ -61,10 +58,19 @@ def model_dir(tmp_path_factory) -> Path:
     }
     sample = _base("sample")["sample"] | {"num_repetitions": 2}
     features = _base("ingest")["audio_features"]
-    artifacts = save_sampler_artifacts(root / "artifacts", modules, stats, sample, features)
+    return save_sampler_artifacts(root / "artifacts", modules, stats, sample, features)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A saved sampler pyfunc of untrained base-size models."""
+    root = tmp_path_factory.mktemp("serving")
     path = root / "model"
     mlflow.pyfunc.save_model(
-        path, python_model=PersonSampler(), artifacts=artifacts, signature=SIGNATURE
+        path,
+        python_model=PersonSampler(),
+        artifacts=untrained_sampler_artifacts(root),
+        signature=SIGNATURE,
     )
     return path
 
@@ -74,12 +80,17 @@ def served(model_dir):
     return mlflow.pyfunc.load_model(str(model_dir))
 
 
-def _wav_base64(seconds: float, rate: int, channels: int) -> str:
+def wav_bytes(seconds: float, rate: int, channels: int) -> bytes:
+    """A wav file of tones, one per channel."""
     t = np.arange(int(seconds * rate)) / rate
     audio = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) for c in range(channels)], 1)
     buffer = io.BytesIO()
     sf.write(buffer, audio.astype(np.float32), rate, format="WAV")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def _wav_base64(seconds: float, rate: int, channels: int) -> str:
+    return base64.b64encode(wav_bytes(seconds, rate, channels)).decode("ascii")
 
 
 def test_a_wav_or_a_float_array_gives_face_and_body_at_30_fps(served):
@@ -144,15 +155,9 @@ def test_mlflow_models_serve_answers_and_survives_a_bad_request(model_dir, tmp_p
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not come up in 90 s"
-                time.sleep(0.5)
+        wait_until_serving(
+            f"http://127.0.0.1:{port}/ping", server, tmp_path / "server.log", seconds=90
+        )
         url = f"http://127.0.0.1:{port}/invocations"
         good = {"dataframe_records": [{"wav_base64": _wav_base64(3.0, 48_000, 2)}]}
 
@@ -169,12 +174,7 @@ def test_mlflow_models_serve_answers_and_survives_a_bad_request(model_dir, tmp_p
         status, answer = _post(url, good)
         assert status == 200 and np.asarray(answer["predictions"]["body"]).shape == body.shape
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+        stop(server)
 
 
 def test_the_logged_input_example_is_a_valid_request(served):

@@ -60,6 +60,8 @@ MAX_SECONDS = 60.0  # longest request: a minute of audio (sampling time grows wi
 _INT_FIELDS = ("num_repetitions", "seed", "sample_rate")
 _FLOAT_FIELDS = ("face_guidance", "body_guidance")
 MAX_REPETITIONS = 10
+# Steps when a request switches sampler: DPM-Solver++ 10 matches DDIM 100 (bench_sampler_sweep).
+SAMPLER_STEPS = {"dpmsolver": 10, "ddim": 100}
 
 SIGNATURE = ModelSignature(
     inputs=Schema(
@@ -202,16 +204,26 @@ class PersonSampler(mlflow.pyfunc.PythonModel):
     # No type hints: MLflow would read them as a schema of its own, and SIGNATURE is the schema.
     def predict(self, context, model_input, params=None):
         """One record (see the module docstring) -> {"face": (R, T, 256), "body": (R, T, 104)}."""
-        record = _one_record(model_input)
+        samples, _ = self.generate(_one_record(model_input))
+        return {"face": samples["face"][:, 0], "body": samples["body"][:, 0]}
+
+    def generate(
+        self, record: Mapping[str, Any], *, sampler: str | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """`sample_clips`' samples for one request record, and the model inputs made from it.
+
+        ``sampler`` ("ddim" or "dpmsolver") overrides the bundled one with its own step count.
+        """
         sample = dict(self.sample)
+        if sampler is not None and sampler != sample["sampler"]:
+            sample.update(sampler=sampler, steps=SAMPLER_STEPS[sampler])
         for key, kind in [(k, int) for k in _INT_FIELDS[:2]] + [(k, float) for k in _FLOAT_FIELDS]:
             sample[key] = _number(record, key, kind, sample[key])
         if not 1 <= sample["num_repetitions"] <= MAX_REPETITIONS:
             raise bad_request(f"num_repetitions must be 1 ... {MAX_REPETITIONS}")
         audio = request_audio(record, sample["seed"])
         inputs = user_audio_inputs(audio, self.data_stats, self.audio_features)
-        samples = sample_clips(self.models, inputs, self.data_stats, sample)
-        return {"face": samples["face"][:, 0], "body": samples["body"][:, 0]}
+        return sample_clips(self.models, inputs, self.data_stats, sample), inputs
 
 
 def save_sampler_artifacts(
