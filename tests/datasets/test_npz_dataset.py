@@ -60,3 +60,18 @@ def test_nested_npz_round_trips_per_scene_arrays_without_pickle(tmp_path):
 def test_nested_npz_refuses_outer_keys_with_a_slash(tmp_path):
     with pytest.raises(DatasetError, match="without '/'"):
         NestedNpzDataset(filepath=str(tmp_path / "t.npz")).save({"a/b": {"x": np.zeros(1)}})
+
+
+def test_a_save_that_fails_midway_leaves_the_previous_file_whole(tmp_path):
+    path = tmp_path / "features.npz"
+    dataset = NpzDataset(filepath=str(path))
+    dataset.save({"scene01": np.arange(10.0)})
+    before = path.read_bytes()
+
+    # The first array is written, then the object array is refused: a partial archive.
+    with pytest.raises(DatasetError):
+        dataset.save({"a": np.ones(100_000), "b": np.array([object()], dtype=object)})
+
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.npz"], "no temporary left"
+    np.testing.assert_array_equal(dataset.load()["scene01"], np.arange(10.0))

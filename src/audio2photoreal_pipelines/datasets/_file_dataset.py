@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import fsspec
@@ -79,8 +79,25 @@ class FileDataset(AbstractVersionedDataset[Any, Any]):
 
     @contextmanager
     def _open_save(self) -> Iterator[IO[bytes]]:
-        with self._fs.open(self._save_path_str(), mode="wb") as handle:
-            yield handle
+        """A handle to write the file whole: on the local disk, a fsynced temporary renamed into
+        place, so a crash or kill mid-write leaves the previous file, never a partial one."""
+        path = self._save_path_str()
+        if self._protocol != "file":
+            with self._fs.open(path, mode="wb") as handle:
+                yield handle
+            self._invalidate_cache()
+            return
+        final = Path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        try:
+            with open(temp, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
         self._invalidate_cache()
 
     def _exists(self) -> bool:
