@@ -80,3 +80,13 @@ def test_a_broken_mlflow_store_is_reported_before_any_node_runs(project_copy: Pa
     assert "Traceback" not in result.stderr
     assert store.read_bytes() == before, "the store is left as it was"
     assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"
+
+
+@pytest.mark.slow
+def test_a_person_id_that_is_a_path_is_refused_before_anything_runs(project_copy):
+    result = _kedro(project_copy, "--pipelines", "ingest", **{"dataset.person": "../x"})
+    assert result.returncode == 1
+    assert "dataset.person must be letters, digits, '_' or '-'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any((project_copy / "data" / "02_intermediate").iterdir())
+    assert not (project_copy / "data" / "x").exists() and not (project_copy / "x").exists()

@@ -9,6 +9,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 from kedro.framework.hooks import hook_impl
 
+from audio2photoreal_pipelines.data.acquire import check_person_id
 from audio2photoreal_pipelines.training.threads import configure_torch_threads
 
 
@@ -65,3 +66,12 @@ class ProjectRunLockHook:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+class PersonIdHook:
+    """Refuse a person id that is a path (``../x``, ``/abs``) before any dataset is touched:
+    the id names the data folders and the registered models."""
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        check_person_id(catalog.load("params:dataset")["person"])

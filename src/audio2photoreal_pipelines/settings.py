@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from audio2photoreal_pipelines.hooks import ProjectRunLockHook, TorchThreadsHook
+from audio2photoreal_pipelines.hooks import PersonIdHook, ProjectRunLockHook, TorchThreadsHook
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
 
-HOOKS = (ProjectRunLockHook(), TorchThreadsHook())
+HOOKS = (PersonIdHook(), ProjectRunLockHook(), TorchThreadsHook())

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio2photoreal_pipelines.data.acquire import DatasetParams, check_person_id
 from audio2photoreal_pipelines.data.download import (
     MARKER_NAME,
     DownloadError,
@@ -416,3 +417,12 @@ def test_gives_up_after_the_given_number_of_attempts(server, tmp_path):
 def test_person_must_be_a_plain_folder_name(tmp_path):
     with pytest.raises(ValueError, match="plain folder name"):
         download_person("http://127.0.0.1:9/{person}.zip", tmp_path, "../x", **FAST)
+
+
+@pytest.mark.parametrize("person", ["../x", "/etc", "a b", "", ".hidden", "x" * 65, 104])
+def test_person_ids_that_are_not_plain_names_are_refused(person):
+    with pytest.raises(ValueError, match="dataset.person must be letters"):
+        check_person_id(person)
+    with pytest.raises(ValueError, match="dataset.person must be letters"):
+        DatasetParams(person=person)
+    assert check_person_id("RLW104") == "RLW104" and check_person_id("SYN_002-b") == "SYN_002-b"

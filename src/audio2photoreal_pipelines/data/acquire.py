@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,20 @@ TRUTH_SUFFIX = "_synthetic_truth.npz"
 _SYNTHETIC_MARKER = ".a2p_synthetic.json"
 
 
+# A person id names folders (data/<layer>/<person>/) and registered models: no paths in it.
+PERSON_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_person_id(person: object) -> str:
+    """Return `person` if it is a plain id (letters, digits, _ and -), else raise one line."""
+    if not isinstance(person, str) or PERSON_ID.fullmatch(person) is None:
+        raise ValueError(
+            f"dataset.person must be letters, digits, '_' or '-' (at most 64, e.g. RLW104), "
+            f"got {person!r}"
+        )
+    return person
+
+
 @dataclass(frozen=True, kw_only=True)
 class DatasetParams:
     """Which person to ingest and where it comes from (``params:dataset``)."""
@@ -37,6 +52,7 @@ class DatasetParams:
     sha256: str | None = None
 
     def __post_init__(self) -> None:
+        check_person_id(self.person)
         if self.source not in ("synthetic", "url", "local"):
             raise ValueError(
                 f"dataset.source must be 'synthetic', 'url' or 'local', got {self.source!r}"
