@@ -146,9 +146,27 @@ def user_audio_inputs(
     }
 
 
-def bad_request(message: str) -> MlflowException:
+class RequestError(MlflowException):
+    """A bad request: the scoring server answers HTTP 400 with exactly this one-line reason.
+
+    MLflow's scoring server rewrites the message of any MlflowException raised by `predict` to
+    "Failed to predict data '<the whole request>'. Error: ..."; with a base64 wav that is
+    megabytes in one answer. The message is therefore fixed when the error is made.
+    """
+
+    @property
+    def message(self) -> str:
+        return self._reason
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_reason"):  # set once, by MlflowException.__init__
+            self._reason = value
+
+
+def bad_request(message: str) -> RequestError:
     """An error the scoring server answers with HTTP 400 and this message."""
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+    return RequestError(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 def request_audio(record: Mapping[str, Any], seed: int) -> np.ndarray:
