@@ -76,6 +76,7 @@ UPSTREAM_OBJECTIVE = {
         "lambda_vel": 2.0,
         "cond_drop_prob": 0.2,
         "guide_poses_vq_share": 0.0,
+        "wiener_gain": None,  # upstream samples with the network's x0 alone
     },
 }
 # upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.
@@ -116,7 +117,7 @@ def missing_keys(base: dict, paper: dict, prefix: str) -> list[str]:
     for key, value in base.items():
         if key not in paper:
             missing.append(f"{prefix}.{key}")
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and paper[key] is not None:  # null switches a block off
             missing += missing_keys(value, paper[key], f"{prefix}.{key}")
     return missing
 

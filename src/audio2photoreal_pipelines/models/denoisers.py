@@ -34,6 +34,7 @@ from audio2photoreal_pipelines.models.transformer import (
     MemoryKV,
     RotaryAttention,
 )
+from audio2photoreal_pipelines.models.wiener import WienerGain
 
 NUM_TIME_TOKENS = 2
 
@@ -371,6 +372,20 @@ class PoseDenoiser(_FiLMDenoiser):
         )
         for part in (self.decoder, self.head):
             xavier_init(part)
+        # Fitted after training (train_pose): passes on the detail x_t holds (models/wiener.py).
+        self.wiener: WienerGain | None
+        self.register_module("wiener", None)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._modules.setdefault("wiener", None)  # pickled before the gain existed
+
+    def denoise(self, x_t: Tensor, t: Tensor, ctx: DenoiserContext) -> Tensor:
+        """x0 prediction (B, T, 104), corrected by the fitted Wiener gain when there is one."""
+        x0 = super().denoise(x_t, t, ctx)
+        if self.wiener is None:
+            return x0
+        return self.wiener(x_t, t, x0, ctx.length_mask)
 
     def encode_condition(self, cond: Mapping[str, Tensor], drop: Tensor) -> DenoiserContext:
         """Audio and guide-pose context; drop (B,) or (B, 2) [audio, poses] nulls conditions."""

@@ -133,3 +133,29 @@ def test_a_share_outside_zero_to_one_is_refused_naming_the_key(tmp_path, share):
         ValueError, match=r"pose.objective.guide_poses_vq_share: .* not in \[0, 1\]"
     ):
         train(tmp_path, share, RecordingVQ())
+
+
+def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
+    objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
+    args = (FixedWindows(), STATS, MODEL, TRAIN)
+    person, vq = {"person": "T"}, RecordingVQ()
+    plain, _ = train_pose(*args, objective, person, {"root": str(tmp_path)}, vq)
+    assert plain.module.wiener is None
+    gained, _ = train_pose(
+        *args,
+        {**objective, "wiener_gain": {"levels": 4, "batches": 1}},
+        person,
+        {"root": str(tmp_path)},
+        vq,
+    )
+    # Same checkpoint (the gain does not shape training), now with a gain on the same weights.
+    assert gained.checkpoint == plain.checkpoint
+    assert gained.module.wiener is not None and len(gained.module.wiener.levels) == 4
+    with pytest.raises(ValueError, match="wiener_gain: unknown keys"):
+        train_pose(
+            *args,
+            {**objective, "wiener_gain": {"levels": 4, "batchs": 1}},
+            person,
+            {"root": str(tmp_path)},
+            vq,
+        )
