@@ -14,6 +14,9 @@ in normalised units (the training mean pose is 0) at the valid 1 fps keyframes:
   over the mean pose's, and the body metrics (raw units) next to GT's.
 - ``pose_without_keyframes``: the body guided by the mean pose at every keyframe, so that any
   stroke response comes from the audio alone.
+- ``pose_x0_error``: the body denoiser's x0 MSE on the test clips' first 150 frames (true
+  keyframes, normalised units) at several noise levels, with and without its fitted Wiener gain:
+  a denoiser that uses x_t errs less at low t.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from _timing import PROJECT_ROOT, print_json
 
 from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_std, normalise
 from audio2photoreal_pipelines.evaluation import metrics
+from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, q_sample
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body_from_keyframes
 from audio2photoreal_pipelines.models.vqvae import code_statistics
 
@@ -46,6 +50,36 @@ def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | N
         "Div_k": round(metrics.div_k(pred), 4),
         "stroke_resp": stroke,
     }
+
+
+def x0_error_by_noise_level(
+    pose: torch.nn.Module, inputs: dict[str, np.ndarray], frames: int = 150
+) -> dict[str, dict[str, float]]:
+    """x0 MSE at t in (0, 20, 100, 400, 700) on the first `frames` of each test clip."""
+    gt = torch.from_numpy(inputs["gt_body"][:, :frames]).float()
+    length_mask = torch.from_numpy(inputs["length_mask"][:, :frames])
+    keyframe_mask = length_mask[:, ::KEYFRAME_STEP]
+    cond = {
+        "audio_features": torch.from_numpy(inputs["audio_features"][:, : frames * 10 // 3]),
+        "length_mask": length_mask,
+        "keyframes": gt[:, ::KEYFRAME_STEP] * keyframe_mask[..., None],
+        "keyframe_mask": keyframe_mask,
+    }
+    scheduler = make_training_scheduler()
+    generator = torch.Generator().manual_seed(0)
+    wiener, out = pose.wiener, {}
+    with torch.inference_mode():
+        ctx = pose.encode_condition(cond, torch.zeros(gt.shape[0], dtype=torch.bool))
+        for step in (0, 20, 100, 400, 700):
+            t = torch.full((gt.shape[0],), step)
+            x_t = q_sample(scheduler, gt, torch.randn(gt.shape, generator=generator), t)
+            errors = {}
+            for name, gain in (("with_gain", wiener), ("network_alone", None)):
+                pose.wiener = gain
+                errors[name] = round(float(((pose.denoise(x_t, t, ctx) - gt) ** 2).mean()), 4)
+            out[f"t{step}"] = errors
+    pose.wiener = wiener
+    return out
 
 
 def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
@@ -149,6 +183,7 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
         "gt": body_metrics(raw_gt[None], raw_gt, strokes),
         "pose_true_keyframes": pose_true,
         "pose_without_keyframes": body_metrics(denormalise(without, mean, std), raw_gt, strokes),
+        "pose_x0_error": x0_error_by_noise_level(run["pose"], inputs),
     }
 
 
