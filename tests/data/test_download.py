@@ -426,3 +426,30 @@ def test_person_ids_that_are_not_plain_names_are_refused(person):
     with pytest.raises(ValueError, match="dataset.person must be letters"):
         DatasetParams(person=person)
     assert check_person_id("RLW104") == "RLW104" and check_person_id("SYN_002-b") == "SYN_002-b"
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(server, tmp_path):
+    state, base = server
+    members = {f"{PERSON}/{k}": v for k, v in _scene_files().items()}
+    members[f"{PERSON}/scene01_body_pose.npy"] = bytes(64 << 20)  # 64 MiB of zeros
+    state.payload = _zip(members, compression=zipfile.ZIP_BZIP2)
+    assert len(state.payload) < 1 << 20  # a small download that would expand 64 MiB
+
+    with pytest.raises(DownloadError, match=r"expands \d+:1, over the 1000:1 limit"):
+        download_person(base + "/{person}.zip", tmp_path, PERSON, **FAST)
+
+    _assert_clean_root(tmp_path)
+
+
+def test_an_archive_declaring_more_than_the_limit_is_refused(server, tmp_path):
+    state, base = server
+    state.payload = _upstream_zip(_scene_files())
+
+    with pytest.raises(DownloadError, match="over the 1000-byte limit"):
+        download_person(base + "/{person}.zip", tmp_path, PERSON, max_extracted_bytes=1000, **FAST)
+
+    _assert_clean_root(tmp_path)
+    # Within the limit, the same archive extracts.
+    assert (
+        download_person(base + "/{person}.zip", tmp_path, PERSON, **FAST) / MARKER_NAME
+    ).exists()

@@ -38,6 +38,11 @@ MARKER_NAME = ".a2p_download_complete"
 _SCENE_AUDIO_GLOB = "scene*_audio.wav"
 _PERSON_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _RETRYABLE_4XX = {408, 429}
+# What an archive may expand to. Upstream's per-person zips are about 1.1 GB of mostly
+# incompressible wav; these limits refuse a zip bomb before any byte of it is written.
+MAX_EXTRACTED_BYTES = 32 << 30
+MAX_COMPRESSION_RATIO = 1000  # for members over 1 MiB
+_RATIO_CHECK_BYTES = 1 << 20
 
 
 class DownloadError(RuntimeError):
@@ -59,12 +64,16 @@ def download_person(
     timeout_seconds: float = 30.0,
     chunk_bytes: int = 1 << 20,
     progress: bool = True,
+    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
 ) -> Path:
     """Download and extract ``person``'s zip from ``url`` into ``root / person``; return that path.
 
     ``url`` may contain ``{person}``. ``retries`` is the total number of attempts allowed for the
     transfer; failed attempts wait ``backoff_seconds * 2**k`` before resuming. A folder that a
     previous call completed (it holds the marker) is returned without any network access.
+    An archive whose members declare more than ``max_extracted_bytes`` in all, more than the
+    free disk space, or a member over 1 MiB compressed more than ``MAX_COMPRESSION_RATIO``:1, is
+    refused before extraction (its declared sizes bound what zipfile writes).
     """
     if not _PERSON_RE.match(person) or person in {".", ".."}:
         raise ValueError(f"person must be a plain folder name like 'PXB184', got {person!r}")
@@ -103,7 +112,7 @@ def download_person(
             os.replace(part, zip_path)
         size = zip_path.stat().st_size
         marker = {"person": person, "url": url, "sha256": digest, "bytes": size}
-        _extract_into_place(zip_path, target, marker)
+        _extract_into_place(zip_path, target, marker, max_extracted_bytes)
         zip_path.unlink()
     finally:
         # keep the bookkeeping only while there are bytes worth resuming or re-using
@@ -324,14 +333,16 @@ def _verified_sha256(path: Path, expected: str | None, url: str) -> str:
     return digest
 
 
-def _extract_into_place(zip_path: Path, target: Path, marker: dict) -> None:
+def _extract_into_place(
+    zip_path: Path, target: Path, marker: dict, max_extracted_bytes: int
+) -> None:
     """Extract ``zip_path`` in a staging folder beside ``target`` and rename it into place."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         extracted = staging / "archive"
         extracted.mkdir()  # unlike mkdtemp's 0o700, this gets the usual umask-based mode
         try:
-            _safe_extract(zip_path, extracted)
+            _safe_extract(zip_path, extracted, max_extracted_bytes)
             scene_dir = _find_scene_dir(extracted, zip_path)
         except DownloadError as exc:
             # the archive itself is unusable: drop it so that the next call downloads it again
@@ -346,13 +357,14 @@ def _extract_into_place(zip_path: Path, target: Path, marker: dict) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _safe_extract(zip_path: Path, dest: Path) -> None:
-    """Check every member of ``zip_path`` (integrity, no escape from ``dest``), then extract."""
+def _safe_extract(zip_path: Path, dest: Path, max_extracted_bytes: int) -> None:
+    """Check every member of ``zip_path`` (size, integrity, no escape from ``dest``), extract."""
     try:
         with zipfile.ZipFile(zip_path) as archive:
             members = archive.infolist()
             for info in members:
                 _check_member(info, dest, zip_path)
+            _check_expansion(members, dest, zip_path, max_extracted_bytes)
             bad = archive.testzip()
             if bad is not None:
                 raise zipfile.BadZipFile(f"member {bad!r} fails its CRC check")
@@ -360,6 +372,29 @@ def _safe_extract(zip_path: Path, dest: Path) -> None:
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise DownloadError(f"the archive {zip_path} is corrupt ({exc})") from None
     logger.info("Extracted %d members of %s", len(members), zip_path.name)
+
+
+def _check_expansion(
+    members: list[zipfile.ZipInfo], dest: Path, zip_path: Path, limit: int
+) -> None:
+    """Refuse an archive that would expand past ``limit``, the free disk, or a sane ratio."""
+    declared = sum(info.file_size for info in members)
+    problem = None
+    if declared > limit:
+        problem = f"its members declare {declared} bytes, over the {limit}-byte limit"
+    elif declared > shutil.disk_usage(dest).free:
+        problem = f"its members declare {declared} bytes, more than the free disk space"
+    else:
+        for info in members:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _RATIO_CHECK_BYTES and ratio > MAX_COMPRESSION_RATIO:
+                problem = (
+                    f"member {info.filename!r} expands {ratio:.0f}:1, over the "
+                    f"{MAX_COMPRESSION_RATIO}:1 limit (a zip bomb?)"
+                )
+                break
+    if problem is not None:
+        raise DownloadError(f"refusing to extract {zip_path}: {problem}")
 
 
 def _check_member(info: zipfile.ZipInfo, dest: Path, zip_path: Path) -> None:
