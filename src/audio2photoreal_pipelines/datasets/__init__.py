@@ -1,5 +1,6 @@
 """Custom Kedro datasets (catalog ``type: audio2photoreal_pipelines.datasets.<Name>``)."""
 
+from audio2photoreal_pipelines.datasets.atomic_text import JSONDataset, TextDataset
 from audio2photoreal_pipelines.datasets.data_stats_dataset import DataStatsDataset
 from audio2photoreal_pipelines.datasets.npy_dataset import NpyDataset
 from audio2photoreal_pipelines.datasets.npz_dataset import NestedNpzDataset, NpzDataset
@@ -9,10 +10,12 @@ from audio2photoreal_pipelines.datasets.wav_dataset import WavDataset
 
 __all__ = [
     "DataStatsDataset",
+    "JSONDataset",
     "NestedNpzDataset",
     "NpyDataset",
     "NpzDataset",
     "SceneIndexDataset",
+    "TextDataset",
     "UpstreamResultsDataset",
     "WavDataset",
 ]

@@ -19,6 +19,23 @@ from kedro.io.core import (
 )
 
 
+@contextmanager
+def atomic_write(final: Path) -> Iterator[IO[bytes]]:
+    """A binary handle whose bytes replace ``final`` only when the block ends without error: a
+    fsynced temporary beside it is renamed into place, so a crash or kill mid-write leaves the
+    previous file, never a partial one."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 class FileDataset(AbstractVersionedDataset[Any, Any]):
     """Base: one file on any fsspec filesystem, versionable; subclasses add ``load``/``save``."""
 
@@ -87,17 +104,8 @@ class FileDataset(AbstractVersionedDataset[Any, Any]):
                 yield handle
             self._invalidate_cache()
             return
-        final = Path(path)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        try:
-            with open(temp, "wb") as handle:
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic_write(Path(path)) as handle:
+            yield handle
         self._invalidate_cache()
 
     def _exists(self) -> bool:
