@@ -12,6 +12,7 @@ import pytest
 from filelock import FileLock
 from mlflow import MlflowClient
 
+from audio2photoreal_pipelines.training.distributed import free_port
 from tests.conftest import TINY_PERSON
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
@@ -90,3 +91,16 @@ def test_a_person_id_that_is_a_path_is_refused_before_anything_runs(project_copy
     assert "Traceback" not in result.stderr
     assert not any((project_copy / "data" / "02_intermediate").iterdir())
     assert not (project_copy / "data" / "x").exists() and not (project_copy / "x").exists()
+
+
+@pytest.mark.slow
+def test_an_unreachable_tracking_server_is_reported_in_seconds(project_copy: Path) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    local = project_copy / "conf" / "local"
+    local.mkdir(parents=True, exist_ok=True)
+    (local / "mlflow.yml").write_text(f"server:\n  mlflow_tracking_uri: {uri}\n")
+    result = _kedro(project_copy, "--pipelines", "ingest")  # MLflow alone retries ~4 min
+    assert result.returncode == 1
+    assert f"Error: the MLflow tracking server {uri} cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"

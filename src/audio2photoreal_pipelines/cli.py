@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import DBAPIError
 
 from audio2photoreal_pipelines.data.download import DownloadError
-from audio2photoreal_pipelines.hooks import ProjectRunLockError
+from audio2photoreal_pipelines.hooks import ProjectRunLockError, TrackingServerUnreachable
 from audio2photoreal_pipelines.training.checkpoint import CheckpointWriteError
 
 INPUT_ERRORS = (
@@ -29,6 +29,7 @@ INPUT_ERRORS = (
     DatasetError,
     ProjectRunLockError,
     CheckpointWriteError,
+    TrackingServerUnreachable,
 )
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import requests
 from filelock import FileLock, Timeout
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
 from audio2photoreal_pipelines.data.acquire import check_person_id
@@ -75,3 +78,50 @@ class PersonIdHook:
     @hook_impl
     def before_pipeline_run(self, catalog: Any) -> None:
         check_person_id(catalog.load("params:dataset")["person"])
+
+
+class TrackingServerUnreachable(RuntimeError):
+    """The MLflow tracking server named in mlflow.yml does not answer."""
+
+
+def check_tracking_server(uri: str | None, timeout_seconds: float = 5.0) -> None:
+    """Raise `TrackingServerUnreachable` in one line if an http(s) ``uri`` does not answer.
+
+    Any HTTP answer counts; file and database stores are not probed (the CLI reports their
+    faults).
+    """
+    if not uri or urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout_seconds)
+    except requests.Timeout:
+        reason = f"no answer within {timeout_seconds:g} s"
+    except requests.ConnectionError:
+        reason = "the connection was refused or the host is unknown"
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+    else:
+        return
+    raise TrackingServerUnreachable(
+        f"the MLflow tracking server {uri} cannot be reached: {reason}. Nothing was run. Start "
+        "it, or set server.mlflow_tracking_uri in conf/local/mlflow.yml (conf/base uses "
+        "sqlite:///mlflow.db)"
+    )
+
+
+class TrackingServerHook:
+    """Fail in seconds when mlflow.yml names a tracking server that does not answer.
+
+    MLflow retries an unreachable server with backoff for about four minutes (measured) before
+    the run fails; this probe runs first (``tryfirst``, before kedro-mlflow's own hook).
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        loader = context.config_loader
+        loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        try:
+            server = loader["mlflow"].get("server") or {}
+        except MissingConfigException:
+            return
+        check_tracking_server(server.get("mlflow_tracking_uri"))

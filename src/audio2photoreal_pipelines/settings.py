@@ -2,9 +2,14 @@
 
 from kedro.config import OmegaConfigLoader
 
-from audio2photoreal_pipelines.hooks import PersonIdHook, ProjectRunLockHook, TorchThreadsHook
+from audio2photoreal_pipelines.hooks import (
+    PersonIdHook,
+    ProjectRunLockHook,
+    TorchThreadsHook,
+    TrackingServerHook,
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
 
-HOOKS = (PersonIdHook(), ProjectRunLockHook(), TorchThreadsHook())
+HOOKS = (TrackingServerHook(), PersonIdHook(), ProjectRunLockHook(), TorchThreadsHook())
