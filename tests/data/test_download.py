@@ -6,8 +6,12 @@ import hashlib
 import io
 import json
 import re
+import signal
 import stat
+import subprocess
+import sys
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +42,7 @@ class ServerState:
     status: int | None = None
     status_times: int | None = None
     overstate_first: int = 0
+    throttle_seconds: float = 0.0  # pause after every 4 KiB sent
     requests: list[dict] = field(default_factory=list)
 
 
@@ -78,6 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: _cut_point(body)])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if state.throttle_seconds:
+            for offset in range(0, len(body), 4096):
+                self.wfile.write(body[offset : offset + 4096])
+                self.wfile.flush()
+                time.sleep(state.throttle_seconds)
             return
         self.wfile.write(body)
 
@@ -453,3 +464,83 @@ def test_an_archive_declaring_more_than_the_limit_is_refused(server, tmp_path):
     assert (
         download_person(base + "/{person}.zip", tmp_path, PERSON, **FAST) / MARKER_NAME
     ).exists()
+
+
+def _download_in_subprocess(url: str, root: Path, patch: str = "") -> subprocess.Popen:
+    """``download_person`` in its own process (``patch``: Python run first), to be killed."""
+    code = (
+        f"{patch}\n"
+        "from audio2photoreal_pipelines.data.download import download_person\n"
+        f"download_person({url!r}, {str(root)!r}, {PERSON!r}, backoff_seconds=0.001, "
+        "timeout_seconds=5.0, chunk_bytes=1024, progress=False)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def _wait_for(condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the download to get there"
+        time.sleep(0.02)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_a_download_killed_mid_transfer_resumes_and_verifies(server, tmp_path):
+    state, base = server
+    files = _scene_files(n_scenes=3, frames=20)
+    state.payload = _upstream_zip(files)
+    state.throttle_seconds = 0.01
+    part = tmp_path / ".downloads" / f"{PERSON}.zip.part"
+    process = _download_in_subprocess(base + "/{person}.zip", tmp_path)
+    try:
+        _wait_for(lambda: part.exists() and part.stat().st_size > 16 * 1024)
+    finally:
+        _kill(process)
+    kept = part.stat().st_size
+    assert 0 < kept < len(state.payload) and not (tmp_path / PERSON).exists()
+
+    state.throttle_seconds = 0.0
+    target = download_person(base + "/{person}.zip", tmp_path, PERSON, **FAST)
+
+    assert {k: v for k, v in _tree(target).items() if k != MARKER_NAME} == files
+    resumed_from = int(re.fullmatch(r"bytes=(\d+)-", state.requests[-1]["range"]).group(1))
+    assert 0 < resumed_from <= kept
+    assert (
+        json.loads((target / MARKER_NAME).read_text())["sha256"]
+        == hashlib.sha256(state.payload).hexdigest()
+    )
+
+
+def test_a_download_killed_mid_extraction_leaves_no_target_and_the_rerun_cleans_up(
+    server, tmp_path
+):
+    state, base = server
+    files = _scene_files()
+    state.payload = _upstream_zip(files)
+    # Extraction fills the staging folder, then the process is killed before the rename.
+    stall = (
+        "import time, zipfile\n"
+        "_extract = zipfile.ZipFile.extractall\n"
+        "def extractall(self, *a, **k):\n"
+        "    _extract(self, *a, **k)\n"
+        "    time.sleep(120)\n"
+        "zipfile.ZipFile.extractall = extractall\n"
+    )
+    process = _download_in_subprocess(base + "/{person}.zip", tmp_path, stall)
+    try:
+        _wait_for(lambda: any(tmp_path.glob(f".{PERSON}.staging-*/archive/{PERSON}/scene02_*")))
+    finally:
+        _kill(process)
+    assert not (tmp_path / PERSON).exists(), "a half-extracted person is never in place"
+    assert list(tmp_path.glob(f".{PERSON}.staging-*"))
+
+    requests_before = len(state.requests)
+    target = download_person(base + "/{person}.zip", tmp_path, PERSON, **FAST)
+
+    assert {k: v for k, v in _tree(target).items() if k != MARKER_NAME} == files
+    assert len(state.requests) == requests_before, "the verified archive is reused, not fetched"
+    assert not list(tmp_path.glob(f".{PERSON}.staging-*")), "the killed run's staging is removed"

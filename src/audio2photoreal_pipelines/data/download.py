@@ -336,7 +336,14 @@ def _verified_sha256(path: Path, expected: str | None, url: str) -> str:
 def _extract_into_place(
     zip_path: Path, target: Path, marker: dict, max_extracted_bytes: int
 ) -> None:
-    """Extract ``zip_path`` in a staging folder beside ``target`` and rename it into place."""
+    """Extract ``zip_path`` in a staging folder beside ``target`` and rename it into place.
+
+    Staging folders of this person left by a killed extraction are removed first: they are never
+    read, and a whole person's worth of partial files would otherwise stay on the disk.
+    """
+    for stale in target.parent.glob(f".{target.name}.staging-*"):
+        logger.info("Removing %s, left by an interrupted extraction", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         extracted = staging / "archive"
