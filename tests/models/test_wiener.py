@@ -9,7 +9,12 @@ import torch
 
 from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
 from audio2photoreal_pipelines.models.diffusion import make_training_scheduler
-from audio2photoreal_pipelines.models.wiener import WienerGain, fit_wiener_gain, noise_levels
+from audio2photoreal_pipelines.models.wiener import (
+    WienerGain,
+    fit_wiener_gain,
+    local_speed_envelope,
+    noise_levels,
+)
 
 ALPHAS = make_training_scheduler(1000).alphas_cumprod
 FRAMES, FEATURES = 120, 6
@@ -103,6 +108,75 @@ def test_the_fitted_gain_improves_held_out_motion_too():
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * torch.randn(x0.shape, generator=g)
     blind = torch.zeros_like(x0)
     assert ((wiener(x_t, t, blind, mask) - x0) ** 2).mean() < 0.2 * (x0**2).mean()
+
+
+def moving_then_still(frames: int = 80) -> torch.Tensor:
+    """(1, T, F) prediction that moves steadily in its first half and stands still after."""
+    steps = torch.cat([torch.ones(frames // 2), torch.zeros(frames - frames // 2)])
+    return torch.cumsum(steps, 0)[None, :, None].expand(1, frames, FEATURES) / FEATURES**0.5
+
+
+def test_the_envelope_is_one_for_steady_motion_and_follows_the_speed_otherwise():
+    mask = torch.ones(1, 80, dtype=torch.bool)
+    steady = torch.linspace(0, 5, 80)[None, :, None].expand(1, 80, FEATURES)
+    torch.testing.assert_close(local_speed_envelope(steady, mask, 1.4), torch.ones(1, 80))
+    envelope = local_speed_envelope(moving_then_still(), mask, 1.0)
+    assert envelope[0, 5:30].min() > 1.5 and envelope[0, 50:].max() < 0.2
+    assert abs(float(envelope.mean()) - 1.0) < 0.1  # 1 before the still half is clamped up to 1/8
+
+
+def test_an_envelope_gain_passes_more_where_the_prediction_moves_and_never_more_than_x_t():
+    levels = torch.tensor([0, 999])
+    mask = torch.ones(1, 80, dtype=torch.bool)
+    pred, t = moving_then_still(), torch.tensor([300])
+    x_t = torch.randn(1, 80, FEATURES, generator=torch.Generator().manual_seed(0))
+    half = torch.full((2, 81, FEATURES), 0.5)
+    stationary = WienerGain(ALPHAS, levels, half)(x_t, t, pred, mask) - pred
+    shaped = WienerGain(ALPHAS, levels, half, envelope_exponent=1.0)(x_t, t, pred, mask) - pred
+    moving, still = slice(10, 30), slice(50, 70)
+    assert shaped[:, moving].norm() > 1.2 * stationary[:, moving].norm()
+    assert shaped[:, still].norm() < 0.5 * stationary[:, still].norm()
+    # A unit gain copies x_t / sqrt(abar) whatever the envelope: a G / (a G + 1 - G) = 1.
+    unit = WienerGain(ALPHAS, levels, torch.ones(2, 81, FEATURES), envelope_exponent=2.0)
+    expected = x_t / ALPHAS[300].sqrt()
+    torch.testing.assert_close(unit(x_t, t, pred, mask), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("true_exponent", [0.0, 1.0])
+def test_fitting_the_envelope_recovers_how_the_error_grows_with_the_speed(true_exponent):
+    generator = torch.Generator().manual_seed(3)
+
+    def batches():
+        # A prediction whose speed drifts slowly within each window, and a truth that departs
+        # from it by white noise of variance speed ** true_exponent.
+        drift = smooth_motion(16, generator)[..., :1].repeat_interleave(FEATURES, -1)
+        speed = torch.exp(1.5 * drift)  # (B, T, F), the same on every feature
+        pred = torch.cumsum(speed, 1) / FEATURES**0.5
+        noise = torch.randn(pred.shape, generator=generator)
+        truth = pred + 0.3 * speed ** (true_exponent / 2) * noise
+        return {
+            "motion": truth,
+            "prediction": pred,
+            "length_mask": torch.ones(16, FRAMES, dtype=torch.bool),
+        }
+
+    wiener, _ = fit_wiener_gain(
+        lambda x_t, t, cond: cond["prediction"],
+        batches,
+        ALPHAS,
+        num_batches=4,
+        num_levels=4,
+        generator=generator,
+        envelope=True,
+    )
+    assert abs(float(wiener.envelope_exponent) - true_exponent) < 0.2
+
+
+def test_a_gain_pickled_before_the_envelope_existed_loads_as_stationary():
+    gain = WienerGain(ALPHAS, torch.tensor([0, 999]), torch.full((2, 41, FEATURES), 0.5))
+    del gain._buffers["envelope_exponent"]  # what a gain registered by an older version holds
+    restored = pickle.loads(pickle.dumps(gain))
+    assert float(restored.envelope_exponent) == 0.0
 
 
 def _pose() -> PoseDenoiser:

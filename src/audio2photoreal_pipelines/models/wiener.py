@@ -23,6 +23,44 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+# The envelope: F's speed averaged over this many frames (a third of a second at 30 fps), and the
+# scales a a frame may take; the gain is evaluated at the scales 2**k in between and interpolated.
+ENVELOPE_FRAMES = 11
+ENVELOPE_OCTAVES = 3
+
+
+def local_speed_envelope(x0_pred: Tensor, length_mask: Tensor, exponent: float) -> Tensor:
+    """(B, T) scale a = (speed / clip mean) ** exponent of x0_pred (B, T, F), mean 1 per clip.
+
+    Speed is the norm of the frame-to-frame change, averaged over ENVELOPE_FRAMES frames; a is
+    clamped to [2**-ENVELOPE_OCTAVES, 2**ENVELOPE_OCTAVES] and 1 on padded frames.
+    """
+    mask = length_mask.to(x0_pred.dtype)
+    scale = _local_mean(x0_pred.diff(dim=1).norm(dim=-1), mask).clamp(min=1e-8) ** exponent
+    scale = scale / ((scale * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1))
+    scale = scale.clamp(2.0**-ENVELOPE_OCTAVES, 2.0**ENVELOPE_OCTAVES)
+    return torch.where(length_mask.bool(), scale, torch.ones_like(scale))
+
+
+def _local_mean(per_step: Tensor, mask: Tensor) -> Tensor:
+    """(B, T - 1) frame-to-frame values -> (B, T), averaged over the valid frames among the
+    ENVELOPE_FRAMES around each frame (the first frame takes the first step's value)."""
+    values = torch.cat([per_step[:, :1], per_step], 1) * mask
+
+    def pooled(x: Tensor) -> Tensor:
+        return nn.functional.avg_pool1d(
+            x[:, None], ENVELOPE_FRAMES, stride=1, padding=ENVELOPE_FRAMES // 2
+        )[:, 0]
+
+    return pooled(values) / pooled(mask).clamp(min=1e-6)
+
+
+def _centred_logs(values: Tensor, mask: Tensor) -> Tensor:
+    """log of (B, T) positive values minus each row's mean over the valid frames, valid only."""
+    logs = values.clamp(min=1e-12).log()
+    mean = (logs * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
+    return (logs - mean)[mask.bool()]
+
 
 def noise_levels(num_levels: int, num_train_timesteps: int) -> Tensor:
     """`num_levels` diffusion steps from 0 to T - 1, dense at low t: (T - 1) u^2 on a u grid.
@@ -41,16 +79,25 @@ class WienerGain(nn.Module):
 
     alphas_cumprod (T,) is the training schedule; levels (L,) the fitted steps; gain (L, K, F)
     the gain at K frequencies evenly spaced from 0 to fps / 2. Steps between two levels
-    interpolate linearly; a window's frequencies take the nearest fitted one.
+    interpolate linearly; a window's frequencies take the nearest fitted one. With
+    envelope_exponent > 0 the gain follows F's local speed (module docstring).
     """
 
-    def __init__(self, alphas_cumprod: Tensor, levels: Tensor, gain: Tensor) -> None:
+    def __init__(
+        self, alphas_cumprod: Tensor, levels: Tensor, gain: Tensor, envelope_exponent: float = 0.0
+    ) -> None:
         super().__init__()
         if gain.ndim != 3 or gain.shape[0] != levels.shape[0]:
             raise ValueError(f"gain {tuple(gain.shape)} does not match {levels.shape[0]} levels")
         self.register_buffer("alphas_cumprod", alphas_cumprod.float().clone())
         self.register_buffer("levels", levels.long().clone())
         self.register_buffer("gain", gain.float().clone())
+        self.register_buffer("envelope_exponent", torch.tensor(float(envelope_exponent)))
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        # Pickled before the envelope existed: the stationary gain.
+        self._buffers.setdefault("envelope_exponent", torch.tensor(0.0))
 
     def gain_at(self, t: Tensor, frames: int) -> Tensor:
         """Gain (B, frames + 1, F) for steps t (B,) on the rfft grid of 2 * frames points."""
@@ -70,8 +117,27 @@ class WienerGain(nn.Module):
         residual = (x_t / abar.sqrt() - x0_pred) * length_mask.unsqueeze(-1)
         # Zero-padding to 2T makes the filtering a linear, not circular, convolution.
         spectrum = torch.fft.rfft(residual, n=2 * frames, dim=1)
-        filtered = torch.fft.irfft(self.gain_at(t, frames) * spectrum, n=2 * frames, dim=1)
-        return x0_pred + filtered[:, :frames]
+        gain = self.gain_at(t, frames)
+
+        def filtered(g: Tensor) -> Tensor:
+            return torch.fft.irfft(g * spectrum, n=2 * frames, dim=1)[:, :frames]
+
+        exponent = float(self.envelope_exponent)
+        if exponent == 0.0:
+            return x0_pred + filtered(gain)
+        # The gain of spectrum a S at the scales a = 2**k, interpolated per frame in log2 a: a
+        # short-time Wiener filter for an envelope slower than the filter's response.
+        octave = torch.log2(local_speed_envelope(x0_pred, length_mask, exponent))
+        position = (octave + ENVELOPE_OCTAVES).clamp(0, 2 * ENVELOPE_OCTAVES)
+        below = position.floor().clamp(max=2 * ENVELOPE_OCTAVES - 1)
+        weight = (position - below)[..., None]
+        out = torch.zeros_like(x0_pred)
+        for k in range(2 * ENVELOPE_OCTAVES + 1):
+            scale = 2.0 ** (k - ENVELOPE_OCTAVES)
+            share = (below == k)[..., None] * (1 - weight) + (below == k - 1)[..., None] * weight
+            if share.any():
+                out = out + share * filtered(scale * gain / (scale * gain + 1 - gain).clamp(1e-6))
+        return x0_pred + out
 
 
 def _masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> float:
@@ -94,17 +160,23 @@ def fit_wiener_gain(
     num_batches: int,
     num_levels: int,
     generator: torch.Generator,
+    envelope: bool = False,
     report_at: tuple[float, ...] = (0.0, 0.02, 0.1, 0.4, 0.7),
 ) -> tuple[WienerGain, dict[str, list[float]]]:
     """Least-squares gain per level, frequency and feature from `num_batches` training batches.
 
     predict_x0(x_t, t, cond) is the denoiser without a gain; batches() draws a batch with
     "motion" (B, T, F), "length_mask" (B, T) and the condition, all of one padded length T.
+    With `envelope`, the envelope exponent is the least-squares slope, within each window, of
+    the log local energy of the residual's velocity on the log local speed of the prediction at
+    the last step (where F is the conditional mean), clamped to [0, 2].
     Returns the gain and a report: x0 MSE [without, with] the gain on one further batch at the
     steps `report_at` x T (t0, t20, t100, t400, t700 of 1000).
     """
     levels = noise_levels(num_levels, len(alphas_cumprod))
     cross = power = None
+    log_speed: list[Tensor] = []
+    log_energy: list[Tensor] = []
     for _ in range(num_batches):
         batch = batches()
         x0, mask = batch["motion"], batch["length_mask"].to(batch["motion"].dtype)
@@ -124,7 +196,17 @@ def fit_wiener_gain(
             wanted = torch.fft.rfft((x0 - pred) * mask[..., None], n=n, dim=1)
             cross[index] += (wanted * given.conj()).real.sum(0).double().cpu()
             power[index] += given.abs().square().sum(0).double().cpu()
-    wiener = WienerGain(alphas_cumprod, levels, (cross / power.clamp(min=1e-12)).clamp(0.0, 1.0))
+            if envelope and index == len(levels) - 1:
+                speed = _local_mean(pred.diff(dim=1).norm(dim=-1), mask)
+                energy = _local_mean((x0 - pred).diff(dim=1).square().sum(-1), mask)
+                log_speed.append(_centred_logs(speed, mask).double().cpu())
+                log_energy.append(_centred_logs(energy, mask).double().cpu())
+    exponent = 0.0
+    if envelope:
+        x, y = torch.cat(log_speed), torch.cat(log_energy)
+        exponent = float((x @ y / (x @ x).clamp(min=1e-12)).clamp(0.0, 2.0))
+    gain = (cross / power.clamp(min=1e-12)).clamp(0.0, 1.0)
+    wiener = WienerGain(alphas_cumprod, levels, gain, envelope_exponent=exponent)
 
     batch = batches()
     x0, mask = batch["motion"], batch["length_mask"].to(batch["motion"].dtype)

@@ -97,10 +97,11 @@ def fit_pose_wiener_gain(
 ) -> None:
     """Fit ``pose.wiener`` on training windows drawn with `seed`, and log how it changes x0 MSE."""
     settings = objective["wiener_gain"]
-    unknown = sorted(set(settings) - {"levels", "batches"})
+    unknown = sorted(set(settings) - {"levels", "batches", "envelope"})
     if unknown:
         raise ValueError(
-            f"pose.objective.wiener_gain: unknown keys {unknown}; expected levels, batches"
+            f"pose.objective.wiener_gain: unknown keys {unknown}; expected levels, batches, "
+            "envelope"
         )
     device = next(pose.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -124,14 +125,19 @@ def fit_pose_wiener_gain(
         num_batches=settings["batches"],
         num_levels=settings["levels"],
         generator=generator,
+        envelope=bool(settings.get("envelope", False)),
     )
     pose.wiener = wiener.to(device)
+    exponent = float(wiener.envelope_exponent)
     logger.info(
-        "pose: Wiener gain fitted on %d training windows; x0 MSE without -> with it: %s",
+        "pose: Wiener gain fitted on %d training windows (envelope exponent %.2f); "
+        "x0 MSE without -> with it: %s",
         settings["batches"] * batch_size,
+        exponent,
         ", ".join(f"{k} {a:.4f} -> {b:.4f}" for k, (a, b) in report.items()),
     )
     log_metrics = mlflow_metric_logger("pose")
+    log_metrics({"wiener_envelope_exponent": exponent}, 0)
     for step, (without, with_gain) in report.items():
         log_metrics(
             {f"wiener_{step}_x0_mse_without": without, f"wiener_{step}_x0_mse": with_gain}, 0
