@@ -165,3 +165,10 @@ def test_weights_digest_changes_with_any_value_and_not_with_the_object():
     with torch.no_grad():
         b.bias[0] += 1e-6
     assert weights_sha256(a) != weights_sha256(b)
+
+
+def test_weights_digest_covers_scalar_buffers():
+    a, b = _trained(0).module, _trained(0).module
+    a.register_buffer("exponent", torch.tensor(1.0))  # 0-d, as the Wiener gain's envelope
+    b.register_buffer("exponent", torch.tensor(1.5))
+    assert weights_sha256(a) != weights_sha256(b)

@@ -80,7 +80,9 @@ def weights_sha256(module: torch.nn.Module) -> str:
     for name, tensor in sorted(module.state_dict().items()):
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        # reshape: a 0-d tensor (a scalar buffer) cannot be viewed as bytes as it is.
+        raw = tensor.reshape(-1).view(torch.uint8)
+        digest.update(raw.numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
 
 
