@@ -185,9 +185,9 @@ def request_audio(record: Mapping[str, Any], seed: int) -> np.ndarray:
                 raise bad_request("wav_base64: not a readable audio file") from None
             name = "wav_base64"
         elif _given(record.get("audio")):
-            channels = [np.asarray(record["audio"], dtype=np.float64)]
+            channels = [_samples(record, "audio")]
             if _given(record.get("partner_audio")):
-                channels.append(np.asarray(record["partner_audio"], dtype=np.float64))
+                channels.append(_samples(record, "partner_audio"))
                 if channels[1].shape != channels[0].shape:
                     raise bad_request("partner_audio: not as long as audio")
             audio = np.stack(channels, axis=1)
@@ -310,6 +310,17 @@ def _given(value: Any) -> bool:
     if isinstance(value, str | bytes):
         return len(value) > 0
     return np.size(value) > 0
+
+
+def _samples(record: Mapping[str, Any], key: str) -> np.ndarray:
+    """The field as a 1-d float64 array of samples, or a 400 naming it."""
+    try:
+        samples = np.asarray(record[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad_request(f"{key}: not a list of numbers") from None
+    if samples.ndim != 1:
+        raise bad_request(f"{key}: expected one list of samples, got shape {samples.shape}")
+    return samples
 
 
 def _number(record: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:

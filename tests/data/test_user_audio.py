@@ -12,6 +12,7 @@ from audio2photoreal_pipelines.data.user_audio import (
     PARTNER_NOISE_STD,
     UserAudioError,
     load_user_audio,
+    prepare_user_audio,
 )
 from tests.data.conftest import write_speech_wav
 
@@ -110,3 +111,17 @@ def test_bad_files_are_refused_naming_the_file(tmp_path, write, message):
         load_user_audio(path)
 
     assert "user_take.wav" in str(err.value)
+
+
+@pytest.mark.parametrize("rate", [44_101, 999_983])
+def test_a_rate_without_a_small_ratio_to_48k_is_refused_before_resampling(rate):
+    # torchaudio would build a sinc kernel of (48000 / g) x (rate / g) values: 8 GB at 44101 Hz.
+    audio = np.zeros((2 * rate, 1), dtype=np.float32)
+    with pytest.raises(UserAudioError, match=f"^clip.wav: sample rate {rate} Hz is not a standard"):
+        prepare_user_audio(audio, rate, name="clip.wav")
+
+
+@pytest.mark.parametrize("rate", [11_025, 22_050, 96_000])
+def test_standard_rates_are_resampled(rate):
+    audio = np.zeros((rate * 2, 2), dtype=np.float32)
+    assert prepare_user_audio(audio, rate, name="clip.wav").shape == (96_000, 2)

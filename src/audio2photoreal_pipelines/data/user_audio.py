@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 # Upstream's demo fills the missing partner channel with this much Gaussian noise.
 PARTNER_NOISE_STD = 0.001
 MIN_FRAMES = 30
+# torchaudio's resampler builds a sinc kernel of about (48000 / g) x (rate / g) values, g their
+# gcd: 6 k values from 44100 Hz, but 2 billion (8 GB) from 44101 Hz. A rate whose reduced ratio
+# to 48 kHz has a term above this is refused rather than allowed to exhaust the memory.
+MAX_RATIO_TERM = 1000
 
 
 class UserAudioError(ValueError):
@@ -52,8 +57,16 @@ def prepare_user_audio(audio: np.ndarray, rate: int, *, name: str, seed: int = 0
         raise UserAudioError(f"{name}: {audio.shape[1]} channels; expected 1 or 2")
     if not np.isfinite(audio).all():
         raise UserAudioError(f"{name}: contains NaN or infinite samples")
-    if not rate or rate <= 0:
-        raise UserAudioError(f"{name}: sample rate {rate} Hz; expected a positive rate")
+    if not rate or rate <= 0 or rate != int(rate):
+        raise UserAudioError(f"{name}: sample rate {rate} Hz; expected a positive whole rate")
+    rate = int(rate)
+    common = math.gcd(rate, SAMPLE_RATE)
+    if max(rate, SAMPLE_RATE) // common > MAX_RATIO_TERM:
+        raise UserAudioError(
+            f"{name}: sample rate {rate} Hz is not a standard rate (its ratio to {SAMPLE_RATE} "
+            f"Hz is {rate // common}:{SAMPLE_RATE // common}); resample it to 48000, 44100 or "
+            "16000 Hz first"
+        )
     if rate != SAMPLE_RATE:
         logger.info("%s: resampling %d Hz to %d Hz", name, rate, SAMPLE_RATE)
         resample = torchaudio.transforms.Resample(int(rate), SAMPLE_RATE)
