@@ -60,7 +60,7 @@ def test_a_second_run_of_a_busy_project_refuses_at_once(project_copy: Path) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["corrupt", "locked"])
+@pytest.mark.parametrize("fault", ["corrupt", "locked", "read-only"])
 def test_a_broken_mlflow_store_is_reported_before_any_node_runs(project_copy: Path, fault: str):
     store = project_copy / "mlflow.db"
     if fault == "corrupt":
@@ -68,6 +68,10 @@ def test_a_broken_mlflow_store_is_reported_before_any_node_runs(project_copy: Pa
     else:
         MlflowClient(f"sqlite:///{store}").search_experiments()  # a valid, empty store
     before = store.read_bytes()
+    if fault == "read-only":
+        # chmod does not stop root, so the file is made immutable; skip where that is not allowed.
+        if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not permitted here: cannot make mlflow.db read-only")
     holder = sqlite3.connect(store, isolation_level=None)
     try:
         if fault == "locked":
@@ -75,9 +79,15 @@ def test_a_broken_mlflow_store_is_reported_before_any_node_runs(project_copy: Pa
         result = _kedro(project_copy, "--pipelines", "ingest")
     finally:
         holder.close()
-    assert result.returncode == 1
-    reason = "file is not a database" if fault == "corrupt" else "database is locked"
-    assert f"mlflow.db cannot be used: {reason}" in result.stderr
+        if fault == "read-only":
+            subprocess.run(["chattr", "-i", str(store)], check=True)
+    assert result.returncode == 1, result.stderr[-3000:]
+    reason = {
+        "corrupt": "file is not a database",
+        "locked": "database is locked",
+        "read-only": "attempt to write a readonly database",
+    }[fault]
+    assert f"mlflow.db cannot be used: {reason}" in result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert store.read_bytes() == before, "the store is left as it was"
     assert not any((project_copy / "data" / "02_intermediate").iterdir()), "no node may have run"

@@ -35,16 +35,22 @@ INPUT_ERRORS = (
 
 def tracking_store_problem(err: BaseException) -> str | None:
     """One line on why the MLflow store failed, if that is what `err` (or its cause) is."""
+    chain = []
     seen: BaseException | None = err
     while seen is not None:
-        if isinstance(seen, DBAPIError | MlflowException):
-            reason = str(getattr(seen, "orig", None) or seen).splitlines()[0]
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    # The database's own words where there are any: MLflow's wrapper prefixes them with the
+    # driver's exception class.
+    for kinds in (DBAPIError, DBAPIError | MlflowException):
+        found = next((e for e in chain if isinstance(e, kinds)), None)
+        if found is not None:
+            reason = str(getattr(found, "orig", None) or found).splitlines()[0]
             return (
                 f"the MLflow tracking store {mlflow.get_tracking_uri()} cannot be used: {reason}. "
                 "Nothing was trained or changed. Free, fix or move the store aside (it is left "
                 "as it is), or set mlflow_tracking_uri in conf/base/mlflow.yml"
             )
-        seen = seen.__cause__ or seen.__context__
     return None
 
 
