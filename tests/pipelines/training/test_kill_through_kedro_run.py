@@ -58,6 +58,17 @@ def test_train_vq_killed_mid_run_resumes_to_the_uninterrupted_weights(project_co
     written = sorted(p.name for p in checkpoints.rglob("step_*.pt"))
     assert written and f"step_{VQ['vq.train.steps']:08d}.pt" not in written
 
+    # Killed again at an arbitrary moment of its resumed training (mid-step, mid-checkpoint or
+    # mid-logging, wherever it lands): the next run still ends with the same weights.
+    second = _train_vq(project_copy)
+    for line in second.stdout:
+        if "train vq: resuming from" in line:
+            time.sleep(0.6)
+            break
+    os.kill(second.pid, signal.SIGKILL)
+    second.wait(timeout=30)
+    assert second.returncode == -signal.SIGKILL, "the second run ended before it was killed"
+
     resumed = _train_vq(project_copy)
     log, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, log[-3000:]
