@@ -64,3 +64,29 @@ def test_guide_poses_past_the_clip_end_are_masked(calls):
     cond = calls[0]["cond"]
     assert cond["keyframe_mask"].tolist() == [[True, True, True], [True, True, False]]
     assert cond["keyframes"][1, 2].abs().sum() == 0 and cond["keyframes"][1, 1].min() == 1
+
+
+def test_max_batch_diffuses_the_rows_in_groups_and_keeps_their_order(monkeypatch):
+    seen_rows: list[list[int]] = []
+
+    def row_ids_sample_long(denoiser, scheduler, cond, *, shape, **kwargs):
+        rows = cond["audio_features"][:, 0, 0]
+        seen_rows.append(rows.tolist())
+        return rows.view(-1, 1, 1).expand(shape).clone()
+
+    monkeypatch.setattr(generate, "sample_long", row_ids_sample_long)
+    audio = torch.arange(5.0).view(5, 1, 1).expand(5, 300, 8)
+    length_mask = torch.ones(5, 90, dtype=torch.bool)
+    face = generate_face(
+        _Stub(256), audio, length_mask, SamplingConfig(num_repetitions=1, max_batch=2), None
+    )
+    assert seen_rows == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    assert face.shape == (1, 5, 90, 256)
+    assert face[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_max_batch_below_one_is_refused(calls):
+    length_mask = torch.ones(2, 90, dtype=torch.bool)
+    config = SamplingConfig(num_repetitions=1, max_batch=0)
+    with pytest.raises(ValueError, match="sample.max_batch"):
+        generate_face(_Stub(256), torch.randn(2, 300, 8), length_mask, config, None)
