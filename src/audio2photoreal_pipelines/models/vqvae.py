@@ -109,6 +109,11 @@ class VQVAE(nn.Module):
             commitment_weight=1.0,
             # The library defaults to the rotation trick; upstream uses plain straight-through.
             rotation_trick=False,
+            # The library would sync codebooks whenever a process group exists at construction,
+            # so ranks forked after building the model and torchrun ranks that build it in a group
+            # would train differently. Never syncing, DDP's buffer broadcast keeps every rank on
+            # rank 0's codebook either way.
+            sync_codebook=False,
         )
 
     def _latent(self, keyframes: Tensor) -> Tensor:

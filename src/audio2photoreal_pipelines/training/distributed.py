@@ -67,6 +67,14 @@ def _process_main(rank: int, worker: Worker, world_size: int, port: int, backend
         dist.destroy_process_group()
 
 
+def joined_group() -> tuple[int, int] | None:
+    """(rank, world size) when this process already belongs to a group, as a torchrun job's
+    processes do (`torchrun_train`); None otherwise."""
+    if not dist.is_initialized():
+        return None
+    return dist.get_rank(), dist.get_world_size()
+
+
 def check_group(rank: int, world_size: int) -> None:
     """Raise unless this process is `rank` of an initialised group of `world_size`."""
     if world_size == 1:

@@ -49,6 +49,7 @@ from audio2photoreal_pipelines.training.distributed import (
     all_ranks_true,
     check_group,
     gather_by_rank,
+    joined_group,
     mean_over_ranks,
     run_local_processes,
 )
@@ -177,7 +178,27 @@ def train_data_parallel(
     checkpoint through `train`'s resume, with nothing left to train, and logs its history: MLflow
     is touched from here alone, because a forked process must not reuse the parent's database
     connection. A killed run resumes from its last checkpoint, whatever the number of processes.
+
+    In a process that already belongs to a group (a torchrun job), this trains as its rank.
     """
+    group = joined_group()
+    if group is not None:
+        if config.processes != 1:
+            raise ValueError(
+                f"{description}: processes={config.processes} inside a torchrun job; torchrun "
+                "starts the processes, so set processes to 1"
+            )
+        rank, world_size = group
+        return train(
+            model,
+            loss_fn,
+            sample_batch,
+            config,
+            checkpoint_dir=checkpoint_dir,
+            rank=rank,
+            world_size=world_size,
+            description=description,
+        )
     if config.processes == 1:
         return train(
             model,
