@@ -172,11 +172,53 @@ def test_fitting_the_envelope_recovers_how_the_error_grows_with_the_speed(true_e
     assert abs(float(wiener.envelope_exponent) - true_exponent) < 0.2
 
 
-def test_a_gain_pickled_before_the_envelope_existed_loads_as_stationary():
+def test_a_gain_pickled_before_the_envelope_or_the_subspace_existed_loads_as_before():
     gain = WienerGain(ALPHAS, torch.tensor([0, 999]), torch.full((2, 41, FEATURES), 0.5))
-    del gain._buffers["envelope_exponent"]  # what a gain registered by an older version holds
+    x_t, pred = torch.randn(2, 40, FEATURES), torch.randn(2, 40, FEATURES)
+    t, mask = torch.tensor([300, 300]), torch.ones(2, 40, dtype=torch.bool)
+    expected = gain(x_t, t, pred, mask)
+    # What a gain registered by an older version holds:
+    del gain._buffers["envelope_exponent"], gain._buffers["projector"]
     restored = pickle.loads(pickle.dumps(gain))
     assert float(restored.envelope_exponent) == 0.0
+    torch.testing.assert_close(restored(x_t, t, pred, mask), expected)
+
+
+def test_with_a_subspace_share_the_gain_adds_nothing_where_the_motion_does_not_move():
+    """Motion in 2 of 6 features' directions: the features-by-feature gain passes x_t's noise
+    into the other 4 as well, unless its output is kept to the motion's principal axes."""
+    generator = torch.Generator().manual_seed(5)
+    mixing = torch.linalg.qr(torch.randn(FEATURES, FEATURES, generator=generator))[0]
+    moving, still = mixing[:, :2], mixing[:, 2:]
+
+    def fitted(share):
+        draws = torch.Generator().manual_seed(6)  # the same windows and noise for every share
+
+        def batches():
+            motion = smooth_motion(16, draws)[..., :2] @ moving.T
+            return {"motion": motion, "length_mask": torch.ones(16, FRAMES, dtype=torch.bool)}
+
+        return fit_wiener_gain(
+            blind_predictor,
+            batches,
+            ALPHAS,
+            num_batches=4,
+            num_levels=8,
+            generator=draws,
+            subspace_share=share,
+        )[0]
+
+    x_t = torch.randn(4, FRAMES, FEATURES, generator=generator) * (1 - ALPHAS[20]).sqrt()
+    t, mask = torch.full((4,), 20), torch.ones(4, FRAMES, dtype=torch.bool)
+    pred = torch.zeros_like(x_t)
+    everywhere = fitted(None)(x_t, t, pred, mask)
+    kept = fitted(0.999)(x_t, t, pred, mask)
+    leaked = (everywhere @ still).square().mean()
+    assert leaked > 0.5 * (everywhere @ moving).square().mean()
+    assert (kept @ still).square().mean() < 1e-6 * leaked
+    torch.testing.assert_close(kept @ moving, everywhere @ moving, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="not in"):
+        fitted(0.0)
 
 
 def _pose() -> PoseDenoiser:

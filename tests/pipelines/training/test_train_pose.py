@@ -143,7 +143,7 @@ def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
     assert plain.module.wiener is None
     gained, _ = train_pose(
         *args,
-        {**objective, "wiener_gain": {"levels": 4, "batches": 1}},
+        {**objective, "wiener_gain": {"levels": 4, "batches": 1, "subspace_share": 0.9}},
         person,
         {"root": str(tmp_path)},
         vq,
@@ -151,6 +151,9 @@ def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
     # Same checkpoint (the gain does not shape training), now with a gain on the same weights.
     assert gained.checkpoint == plain.checkpoint
     assert gained.module.wiener is not None and len(gained.module.wiener.levels) == 4
+    # What the gain adds is kept to the axes holding 90 % of the windows' velocity variance.
+    rank = int(torch.linalg.matrix_rank(gained.module.wiener.projector))
+    assert 0 < rank < 104
     with pytest.raises(ValueError, match="wiener_gain: unknown keys"):
         train_pose(
             *args,

@@ -97,11 +97,11 @@ def fit_pose_wiener_gain(
 ) -> None:
     """Fit ``pose.wiener`` on training windows drawn with `seed`, and log how it changes x0 MSE."""
     settings = objective["wiener_gain"]
-    unknown = sorted(set(settings) - {"levels", "batches", "envelope"})
+    unknown = sorted(set(settings) - {"levels", "batches", "envelope", "subspace_share"})
     if unknown:
         raise ValueError(
             f"pose.objective.wiener_gain: unknown keys {unknown}; expected levels, batches, "
-            "envelope"
+            "envelope, subspace_share"
         )
     device = next(pose.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -126,6 +126,7 @@ def fit_pose_wiener_gain(
         num_levels=settings["levels"],
         generator=generator,
         envelope=bool(settings.get("envelope", False)),
+        subspace_share=settings.get("subspace_share"),
     )
     pose.wiener = wiener.to(device)
     exponent = float(wiener.envelope_exponent)
