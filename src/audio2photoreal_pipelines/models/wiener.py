@@ -229,9 +229,7 @@ def fit_wiener_gain(
         exponent = float((x @ y / (x @ x).clamp(min=1e-12)).clamp(0.0, 2.0))
     gain = (cross / power.clamp(min=1e-12)).clamp(0.0, 1.0)
     subspace = None if subspace_share is None else _principal_axes(velocity_moment, subspace_share)
-    wiener = WienerGain(
-        alphas_cumprod, levels, gain, envelope_exponent=exponent, subspace=subspace
-    )
+    wiener = WienerGain(alphas_cumprod, levels, gain, envelope_exponent=exponent, subspace=subspace)
 
     batch = batches()
     x0, mask = batch["motion"], batch["length_mask"].to(batch["motion"].dtype)
