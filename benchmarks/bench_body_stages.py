@@ -30,12 +30,12 @@ from _project import load_run
 from _timing import PROJECT_ROOT, print_json
 
 from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_std, normalise
+from audio2photoreal_pipelines.data.windows import feature_index
 from audio2photoreal_pipelines.evaluation import metrics
 from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, q_sample
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body_from_keyframes
 from audio2photoreal_pipelines.models.vqvae import code_statistics
-
-KEYFRAME_STEP = 30
+from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
 
 
 def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | None) -> dict:
@@ -58,11 +58,11 @@ def x0_error_by_noise_level(
     """x0 MSE at t in (0, 20, 100, 400, 700) on the first `frames` of each test clip."""
     gt = torch.from_numpy(inputs["gt_body"][:, :frames]).float()
     length_mask = torch.from_numpy(inputs["length_mask"][:, :frames])
-    keyframe_mask = length_mask[:, ::KEYFRAME_STEP]
+    keyframe_mask = length_mask[:, ::KEYFRAME_STRIDE]
     cond = {
-        "audio_features": torch.from_numpy(inputs["audio_features"][:, : frames * 10 // 3]),
+        "audio_features": torch.from_numpy(inputs["audio_features"][:, : feature_index(frames)]),
         "length_mask": length_mask,
-        "keyframes": gt[:, ::KEYFRAME_STEP] * keyframe_mask[..., None],
+        "keyframes": gt[:, ::KEYFRAME_STRIDE] * keyframe_mask[..., None],
         "keyframe_mask": keyframe_mask,
     }
     scheduler = make_training_scheduler()
@@ -96,14 +96,14 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
     mean, std = motion_mean_std(stats, "body")
     gt = inputs["gt_body"]  # (S, T, 104) normalised
     length_mask = inputs["length_mask"]
-    keyframes, mask = gt[:, ::KEYFRAME_STEP], length_mask[:, ::KEYFRAME_STEP]
+    keyframes, mask = gt[:, ::KEYFRAME_STRIDE], length_mask[:, ::KEYFRAME_STRIDE]
     truth = run["evaluation_truth"]
     strokes = None if truth.get("strokes") is None else [np.asarray(s) for s in truth["strokes"]]
     generator = torch.Generator().manual_seed(run["sample"]["seed"])
 
     rng = np.random.default_rng(0)
     pool = normalise(run["baseline_pool"]["body"], mean, std)[:, : gt.shape[1]]
-    random_keyframes = pool[rng.choice(len(pool), (reps, gt.shape[0]))][:, :, ::KEYFRAME_STEP]
+    random_keyframes = pool[rng.choice(len(pool), (reps, gt.shape[0]))][:, :, ::KEYFRAME_STRIDE]
     baselines = {
         name: round(metrics.keyframe_error(poses, keyframes, mask), 4)
         for name, poses in (
@@ -170,7 +170,7 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
     raw_gt = denormalise(gt, mean, std)
     pose_true = body_metrics(denormalise(with_truth, mean, std), raw_gt, strokes)
     pose_true["keyframe_error_over_mean_pose"] = round(
-        metrics.keyframe_error(with_truth[:, :, ::KEYFRAME_STEP], keyframes, mask)
+        metrics.keyframe_error(with_truth[:, :, ::KEYFRAME_STRIDE], keyframes, mask)
         / baselines["mean_pose"],
         3,
     )

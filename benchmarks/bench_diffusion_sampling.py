@@ -14,13 +14,12 @@ from typing import Any
 import torch
 from _timing import interleaved_medians, machine_info, model_params, print_json, ratio
 
+from audio2photoreal_pipelines.data.windows import feature_index
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.diffusion import make_sampler, sample
 from audio2photoreal_pipelines.training.device import select_device
+from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, FPS, KEYFRAME_STRIDE
 
-FRAME_RATE = 30
-KEYFRAME_STRIDE = 30
-BODY_DIM, FACE_DIM = 104, 256
 # (builder, YAML section, motion features, guidance scale as in upstream's demo).
 MODELS = {
     "face": (build_face_denoiser, "face", FACE_DIM, 10.0),
@@ -31,7 +30,7 @@ MODELS = {
 def condition(kind: str, params: dict[str, Any], frames: int, device: torch.device) -> dict:
     """Random audio features (and 1 fps guide poses for the body) for one clip of `frames`."""
     generator = torch.Generator().manual_seed(1)
-    num_features = round(frames * 10 / 3)
+    num_features = feature_index(frames)
     cond = {
         "audio_features": torch.randn(
             1, num_features, params["audio_feature_dim"], generator=generator
@@ -88,7 +87,7 @@ def bench_model(
         repeats=repeats,
         device=device,
     )
-    motion_seconds = frames / FRAME_RATE
+    motion_seconds = frames / FPS
 
     def timing(name: str) -> dict[str, float]:
         return {

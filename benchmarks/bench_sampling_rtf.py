@@ -22,9 +22,9 @@ from audio2photoreal_pipelines.models.builders import build_guide, build_vq
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
 from audio2photoreal_pipelines.training.device import select_device
+from audio2photoreal_pipelines.units import FPS
 
 CLIP_SECONDS = 20
-FRAME_RATE = 30
 FEATURE_RATE = 100
 REPETITIONS = 5
 
@@ -64,7 +64,7 @@ def time_clip(
     device: torch.device,
 ) -> dict[str, float]:
     """Seconds for the face and for the body of one clip, all repetitions."""
-    frames = CLIP_SECONDS * FRAME_RATE
+    frames = CLIP_SECONDS * FPS
     generator = torch.Generator(device).manual_seed(0)
     audio = torch.randn(1, CLIP_SECONDS * FEATURE_RATE + 1, feature_dim, device=device)
     length_mask = torch.ones(1, frames, dtype=torch.bool, device=device)

@@ -23,9 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, training_step_loss
 from audio2photoreal_pipelines.training.device import autocast_context, select_device, set_tf32
+from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
 
 FEATURE_RATE = 100 / 30  # audio feature frames per motion frame
-KEYFRAME_STRIDE = 30
 # (builder, YAML section, motion features, lambda_vel as in conf/paper).
 MODELS = {
     "face": (build_face_denoiser, "face", 256, 0.0),

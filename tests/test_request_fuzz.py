@@ -16,8 +16,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audio2photoreal_pipelines.data.scenes import SAMPLE_RATE, SAMPLES_PER_FRAME
 from audio2photoreal_pipelines.serving import RequestError, request_audio
+from audio2photoreal_pipelines.units import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 RATES = [1, 7, 8_000, 16_000, 22_050, 44_100, 44_101, 48_000, 96_000, 999_983]
 

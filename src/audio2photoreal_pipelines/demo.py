@@ -28,8 +28,8 @@ from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise
 from audio2photoreal_pipelines.evaluation.plots import frame_envelope, most_active_dims
 from audio2photoreal_pipelines.pipelines.sample.nodes import to_upstream_results
 from audio2photoreal_pipelines.serving import PersonSampler
+from audio2photoreal_pipelines.units import FPS
 
-FPS = 30
 ANIMATION_FPS = 10
 ANIMATION_SECONDS = 8
 ABOUT_ANIMATION = (

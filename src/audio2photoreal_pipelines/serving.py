@@ -46,12 +46,12 @@ from audio2photoreal_pipelines.data.normalise import (
     motion_mean_std,
     normalise,
 )
-from audio2photoreal_pipelines.data.scenes import SAMPLE_RATE, SAMPLES_PER_FRAME
 from audio2photoreal_pipelines.data.stats import load_data_stats, save_data_stats
 from audio2photoreal_pipelines.data.user_audio import UserAudioError, prepare_user_audio
 from audio2photoreal_pipelines.models.audio import make_feature_extractor
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
 from audio2photoreal_pipelines.training.device import select_device
+from audio2photoreal_pipelines.units import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 logger = logging.getLogger(__name__)
 

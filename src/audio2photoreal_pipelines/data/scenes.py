@@ -20,12 +20,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 48_000
-SAMPLES_PER_FRAME = 1600
+from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, SAMPLE_RATE, SAMPLES_PER_FRAME
+
 NUM_CHANNELS = 2
-FPS = 30
-BODY_DIM = 104
-FACE_DIM = 256
 
 SCENE_FILES = {
     "audio_path": "_audio.wav",
@@ -189,7 +186,8 @@ def _check_audio(path: Path, num_frames: int) -> None:
     if info.frames != expected:
         raise _fail(
             path,
-            f"expected {expected} samples (1600 * {num_frames} frames), got {info.frames}",
+            f"expected {expected} samples ({SAMPLES_PER_FRAME} * {num_frames} frames), "
+            f"got {info.frames}",
         )
 
 

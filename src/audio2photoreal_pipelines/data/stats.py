@@ -15,7 +15,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audio2photoreal_pipelines.data.scenes import BODY_DIM, FACE_DIM, NUM_CHANNELS, Scene
+from audio2photoreal_pipelines.data.scenes import NUM_CHANNELS, Scene
+from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM
 
 REQUIRED_SHAPES: dict[str, tuple[int, ...]] = {
     "pose_mean": (BODY_DIM,),

@@ -11,13 +11,13 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from audio2photoreal_pipelines.data.scenes import SAMPLE_RATE, SAMPLES_PER_FRAME
+from audio2photoreal_pipelines.units import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 logger = logging.getLogger(__name__)
 
 # Upstream's demo fills the missing partner channel with this much Gaussian noise.
 PARTNER_NOISE_STD = 0.001
-MIN_FRAMES = 30
+MIN_FRAMES = FPS  # one second
 # torchaudio's resampler builds a sinc kernel of about (48000 / g) x (rate / g) values, g their
 # gcd: 6 k values from 44100 Hz, but 2 billion (8 GB) from 44101 Hz. A rate whose reduced ratio
 # to 48 kHz has a term above this is refused rather than allowed to exhaust the memory.

@@ -26,12 +26,14 @@ import numpy as np
 import torch
 
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, motion_mean_std, normalise
-from audio2photoreal_pipelines.data.scenes import (
+from audio2photoreal_pipelines.data.scenes import NUM_CHANNELS, Scene
+from audio2photoreal_pipelines.units import (
+    AUDIO_FEATURE_RATE,
     BODY_DIM,
     FACE_DIM,
-    NUM_CHANNELS,
+    FPS,
+    KEYFRAME_STRIDE,
     SAMPLES_PER_FRAME,
-    Scene,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,9 +43,9 @@ _DIMS = {"body": BODY_DIM, "face": FACE_DIM}
 
 
 def feature_index(frame: int) -> int:
-    """Audio-feature frame (100 Hz) of motion frame ``frame`` (30 fps): round(frame * 10 / 3)."""
-    # Integer form of round(): 10*frame/3 has fraction 0, 1/3 or 2/3, so there are no ties.
-    return (10 * int(frame) + 1) // 3
+    """Audio-feature frame of motion frame ``frame``: round(frame * 100 Hz / 30 fps)."""
+    # Integer rounding, half up: 10 * frame / 3 has fraction 0, 1/3 or 2/3, so there are no ties.
+    return (AUDIO_FEATURE_RATE * int(frame) + FPS // 2) // FPS
 
 
 class _WindowBuilder:
@@ -176,7 +178,7 @@ class WindowSampler:
         kind: Kind,
         min_frames: int,
         max_frames: int,
-        keyframe_step: int = 30,
+        keyframe_step: int = KEYFRAME_STRIDE,
         include_audio: bool = False,
         rank: int = 0,
         world_size: int = 1,
@@ -246,7 +248,7 @@ def fixed_windows(
     chunks: list[dict],
     *,
     kind: Kind,
-    keyframe_step: int = 30,
+    keyframe_step: int = KEYFRAME_STRIDE,
     include_audio: bool = True,
 ) -> dict[str, torch.Tensor]:
     """One batch from test chunks ``[{"scene", "start", "length"}]``, padded to the longest."""

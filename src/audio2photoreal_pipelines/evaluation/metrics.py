@@ -35,7 +35,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.signal import argrelextrema, resample_poly
 
-FPS = 30
+from audio2photoreal_pipelines.units import FPS, SAMPLE_RATE
+
 STROKE_WINDOW = 12  # frames (0.4 s) after a stroke start in which its motion is fastest
 _FD_EPS = 1e-6
 
@@ -268,7 +269,7 @@ def keyframe_error(pred: np.ndarray, keyframes: np.ndarray, mask: np.ndarray) ->
     return float(squared[:, mask].mean())
 
 
-def detect_audio_onsets(wave_ch0: np.ndarray, *, sample_rate: int = 48_000) -> np.ndarray:
+def detect_audio_onsets(wave_ch0: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Audio onset times (s) of a mono waveform as EMAGE: librosa at 16 kHz, hop 512."""
     import librosa  # imported lazily: librosa's import is slow and only BC needs it
 

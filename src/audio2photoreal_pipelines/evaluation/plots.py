@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from .metrics import FPS
+from audio2photoreal_pipelines.units import FPS, KEYFRAME_STRIDE, SAMPLES_PER_FRAME
 
 
 def plot_trajectories(
@@ -54,7 +54,7 @@ def plot_body_strokes(
     *,
     sample: int = 0,
     num_dims: int = 4,
-    keyframe_step: int = 30,
+    keyframe_step: int = KEYFRAME_STRIDE,
     fps: int = FPS,
 ) -> Figure:
     """Body pred (R, S, T, F) and GT (S, T, F) with the guide poses (R, S, K, F) at their frames
@@ -162,7 +162,7 @@ def plot_rep_spread(preds: Mapping[str, np.ndarray], *, fps: int = FPS) -> Figur
     return fig
 
 
-def frame_envelope(wave: np.ndarray, *, samples_per_frame: int = 1600) -> np.ndarray:
+def frame_envelope(wave: np.ndarray, *, samples_per_frame: int = SAMPLES_PER_FRAME) -> np.ndarray:
     """RMS of a mono waveform (N,) per motion frame: (N // samples_per_frame,)."""
     frames = wave[: wave.shape[0] // samples_per_frame * samples_per_frame]
     return np.sqrt((frames.reshape(-1, samples_per_frame) ** 2).mean(axis=1))

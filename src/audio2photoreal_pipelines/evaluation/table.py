@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from audio2photoreal_pipelines.units import FPS
+
 from . import metrics
 
 COLUMNS = (
@@ -37,7 +39,7 @@ def evaluate_methods(
     onsets: Sequence[np.ndarray] | None = None,
     mean_vel: float | None = None,
     stroke_frames: Sequence[np.ndarray] | None = None,
-    fps: int = metrics.FPS,
+    fps: int = FPS,
     bc_sigma: float = 0.3,
     bc_drop_seconds: float = 2.0,
     num_pairs: int = 10_000,

@@ -26,7 +26,8 @@ import torchaudio
 from einops import rearrange
 from torch import Tensor, nn
 
-WAVEFORM_RATE = 48_000
+from audio2photoreal_pipelines.units import SAMPLE_RATE
+
 FEATURE_SAMPLE_RATE = 16_000
 HOP_LENGTH = 160  # 10 ms at 16 kHz: features at 100 Hz
 N_FFT = 400
@@ -36,7 +37,7 @@ VQ_WAV2VEC_CONV_LAYERS = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (
 _MAX_STUBBED_GLOBALS = 64
 
 
-def log_mel_frames(num_samples: int, sample_rate: int = WAVEFORM_RATE) -> int:
+def log_mel_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
     """Log-mel frames Ta for N samples: ceil(N·16k/rate) // 160 + 1 (N // 480 + 1 at 48 kHz
     whenever N % 480 is not 478 or 479, e.g. for any whole number of 1600-sample frames)."""
     resampled = math.ceil(num_samples * FEATURE_SAMPLE_RATE / sample_rate)
@@ -46,7 +47,7 @@ def log_mel_frames(num_samples: int, sample_rate: int = WAVEFORM_RATE) -> int:
 class LogMelFeatures(nn.Module):
     """Non-learned log-mel features: (B, N, C) waveform -> (B, Ta, C·n_mels), channel-major."""
 
-    def __init__(self, *, n_mels: int = 40, sample_rate: int = WAVEFORM_RATE) -> None:
+    def __init__(self, *, n_mels: int = 40, sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__()
         self.n_mels = n_mels
         self.sample_rate = sample_rate
@@ -196,7 +197,7 @@ class VqWav2VecFeatures(nn.Module):
         residual_scale: float = 0.5,
         affine_group_norm: bool = True,
         activation: str = "relu",
-        sample_rate: int = WAVEFORM_RATE,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__()
         if activation not in ("relu", "gelu"):
@@ -341,7 +342,7 @@ def _model_args(state: dict, path: Path) -> dict:
     raise ValueError(f"{path}: unreadable 'args'/'cfg' in the checkpoint")
 
 
-def load_vq_wav2vec(path: str | Path, *, sample_rate: int = WAVEFORM_RATE) -> VqWav2VecFeatures:
+def load_vq_wav2vec(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> VqWav2VecFeatures:
     """Build the frozen extractor from a fairseq vq-wav2vec checkpoint, without fairseq.
 
     Reads `feature_extractor.conv_layers.{i}.{0|2}.{weight|bias}` from 'model' and the extractor

@@ -35,6 +35,7 @@ from audio2photoreal_pipelines.models.transformer import (
     RotaryAttention,
 )
 from audio2photoreal_pipelines.models.wiener import WienerGain
+from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, KEYFRAME_STRIDE
 
 NUM_TIME_TOKENS = 2
 
@@ -261,7 +262,7 @@ class FaceDenoiser(_FiLMDenoiser):
     def __init__(
         self,
         *,
-        nfeats: int = 256,
+        nfeats: int = FACE_DIM,
         dim: int = 512,
         depth: int = 8,
         heads: int = 8,
@@ -329,7 +330,7 @@ class PoseDenoiser(_FiLMDenoiser):
     def __init__(
         self,
         *,
-        nfeats: int = 104,
+        nfeats: int = BODY_DIM,
         dim: int = 256,
         depth: int = 6,
         heads: int = 8,
@@ -338,7 +339,7 @@ class PoseDenoiser(_FiLMDenoiser):
         audio_feature_dim: int = 80,
         audio_dim: int | None = None,
         audio_encoder: Mapping[str, Any] | None = None,
-        keyframe_stride: int = 30,
+        keyframe_stride: int = KEYFRAME_STRIDE,
         conv_hidden: int = 256,
         conv_dropout: float = 0.2,
         audio_to_tokens: bool = False,

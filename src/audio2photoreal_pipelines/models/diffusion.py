@@ -18,14 +18,17 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import Tensor, nn
 
+from audio2photoreal_pipelines.units import (
+    AUDIO_FEATURE_RATE,
+    FPS,
+    KEYFRAME_STRIDE,
+    SAMPLES_PER_FRAME,
+)
+
 Condition = dict[str, Tensor]
 Scheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler
 
 NUM_TRAIN_TIMESTEPS = 1000
-AUDIO_FEATURE_RATE = 100  # Hz, log-mel features
-FRAME_RATE = 30  # Hz, motion
-KEYFRAME_STRIDE = 30  # frames between guide poses (1 fps)
-SAMPLES_PER_FRAME = 1600  # 48 kHz waveform
 # The cosine schedule and x0 prediction of upstream.md §4.
 _SCHEDULE = dict(beta_schedule="squaredcos_cap_v2", prediction_type="sample")
 
@@ -331,7 +334,7 @@ def slice_condition(cond: Mapping[str, Tensor], start: int, length: int) -> Cond
         if key in ("length_mask", "face_valid", "lip_features"):  # motion frame rate
             out[key] = _slice_time(value, start, length)
         elif key == "audio_features":
-            rate = AUDIO_FEATURE_RATE / FRAME_RATE
+            rate = AUDIO_FEATURE_RATE / FPS
             out[key] = _slice_time(value, round(start * rate), round(length * rate))
         elif key == "audio":
             out[key] = _slice_time(value, start * SAMPLES_PER_FRAME, length * SAMPLES_PER_FRAME)

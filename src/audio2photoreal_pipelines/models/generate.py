@@ -16,6 +16,7 @@ from audio2photoreal_pipelines.models.denoisers import FaceDenoiser, PoseDenoise
 from audio2photoreal_pipelines.models.diffusion import make_sampler, sample_long
 from audio2photoreal_pipelines.models.guide import GuideTransformer
 from audio2photoreal_pipelines.models.vqvae import VQVAE
+from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +38,7 @@ class SamplingConfig:
     # 5 s windows lost most of its stroke response and keyframe accuracy on 20 s ones. None: window.
     body_window: int | None = None
     body_overlap: int = 30
-    keyframe_step: int = 30
+    keyframe_step: int = KEYFRAME_STRIDE
     # Sequences denoised at once; fewer bound the memory of the face's attention over 600 frames
     # (65 at once peaked at 2.9 GB in the default run's sample node). None: all.
     max_batch: int | None = None

@@ -21,10 +21,7 @@ from torch import Tensor, nn
 
 from audio2photoreal_pipelines.models.audio import AudioEncoder
 from audio2photoreal_pipelines.models.transformer import FiLMTransformerDecoder, Memory
-
-AUDIO_FEATURE_RATE = 100.0  # Hz: log-mel (hop 10 ms) and vq-wav2vec (hop 160 at 16 kHz)
-FRAME_RATE = 30.0  # Hz, motion
-KEYFRAME_STRIDE = 30  # motion frames between keyframes (1 fps)
+from audio2photoreal_pipelines.units import AUDIO_FEATURE_RATE, FPS, KEYFRAME_STRIDE
 
 
 def _device_of(generator: torch.Generator | None, like: Tensor) -> torch.device:
@@ -130,7 +127,7 @@ class GuideTransformer(nn.Module):
         num_frames = (
             frame_mask.shape[1]
             if frame_mask is not None
-            else round(audio_features.shape[1] * FRAME_RATE / AUDIO_FEATURE_RATE)
+            else round(audio_features.shape[1] * FPS / AUDIO_FEATURE_RATE)
         )
         tokens = self.audio_encoder(audio_features, num_frames, frame_mask)
         if frame_mask is None:

@@ -21,10 +21,9 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio2photoreal_pipelines.models.audio import VqWav2VecFeatures
+from audio2photoreal_pipelines.units import FPS, SAMPLE_RATE
 
-WAVEFORM_RATE = 48_000
 WAV2VEC_RATE = 16_000
-FRAME_RATE = 30
 LEFT_PAD_SAMPLES = 320  # zeros before the 16 kHz audio, as upstream's Wav2VecEncoder
 # fairseq's wav2vec large (examples/wav2vec README): (dim, kernel, stride) per conv layer.
 WAV2VEC_LARGE_FEATURE_LAYERS = ((512, 10, 5), (512, 8, 4)) + ((512, 4, 2),) * 3 + ((512, 1, 1),) * 2
@@ -229,11 +228,11 @@ class LipRegressor(nn.Module):
         feature_layers: Sequence[tuple[int, int, int]] = WAV2VEC_LARGE_FEATURE_LAYERS,
         aggregator_layers: Sequence[tuple[int, int, int]] = WAV2VEC_LARGE_AGGREGATOR_LAYERS,
         chunk_frames: int = 120,
-        sample_rate: int = WAVEFORM_RATE,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__()
         self.chunk_frames = chunk_frames
-        self.samples_per_frame = sample_rate // FRAME_RATE
+        self.samples_per_frame = sample_rate // FPS
         self.audio_encoder = Wav2VecLargeEncoder(
             feature_layers=feature_layers,
             aggregator_layers=aggregator_layers,

@@ -24,6 +24,8 @@ from einops import rearrange, reduce
 from torch import Tensor, nn
 from vector_quantize_pytorch import ResidualVQ
 
+from audio2photoreal_pipelines.units import BODY_DIM
+
 
 @dataclass
 class VQOutput:
@@ -74,7 +76,7 @@ class VQVAE(nn.Module):
     def __init__(
         self,
         *,
-        input_dim: int = 104,
+        input_dim: int = BODY_DIM,
         width: int = 64,
         num_quantizers: int = 4,
         codebook_size: int = 1024,

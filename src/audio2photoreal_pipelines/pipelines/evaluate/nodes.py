@@ -8,12 +8,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise, motion_mean_std
-from audio2photoreal_pipelines.data.scenes import FPS, SAMPLES_PER_FRAME, Scene
+from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.windows import fixed_windows
 from audio2photoreal_pipelines.evaluation import baselines, metrics, plots
 from audio2photoreal_pipelines.evaluation.promotion import should_promote
 from audio2photoreal_pipelines.evaluation.report import render_html_report
 from audio2photoreal_pipelines.evaluation.table import evaluate_methods, to_markdown
+from audio2photoreal_pipelines.units import FPS, SAMPLES_PER_FRAME
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from audio2photoreal_pipelines.data.splits import chunk_test_scenes, split_scene
 from audio2photoreal_pipelines.data.stats import compute_data_stats, summarise_stats
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig
 from audio2photoreal_pipelines.models.audio import make_feature_extractor
+from audio2photoreal_pipelines.units import FPS
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def validate_scenes(raw_scenes: dict[str, Scene]) -> tuple[dict[str, Scene], dic
             f"{len(problems)} invalid scene file(s):\n" + "\n".join(f"  {p}" for p in problems)
         )
     report = {
-        name: {"frames": scene.num_frames, "seconds": scene.num_frames / 30.0}
+        name: {"frames": scene.num_frames, "seconds": scene.num_frames / FPS}
         for name, scene in raw_scenes.items()
     }
     return raw_scenes, report
