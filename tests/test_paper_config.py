@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from kedro.config import OmegaConfigLoader
 
 from audio2photoreal_pipelines.models.builders import build_guide, build_vq
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.generate import SamplingConfig
+from audio2photoreal_pipelines.settings import CONFIG_LOADER_ARGS
 from audio2photoreal_pipelines.training.config import TrainConfig
 from tests.models import upstream_counts as upstream
 from tests.models.upstream_counts import trainable
@@ -96,8 +98,8 @@ UPSTREAM_SAMPLING = {
 
 
 def load_parameters(env: str) -> dict:
-    """The parameters `kedro run --env <env>` sees."""
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env)
+    """The parameters `kedro run --env <env>` sees, with the project's own loader settings."""
+    loader = OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
     return loader["parameters"]
 
 
@@ -111,24 +113,39 @@ def base() -> dict:
     return load_parameters("base")
 
 
-def missing_keys(base: dict, paper: dict, prefix: str) -> list[str]:
-    """Keys of ``base`` (recursively) that ``paper`` lacks."""
-    missing = []
-    for key, value in base.items():
-        if key not in paper:
-            missing.append(f"{prefix}.{key}")
-        elif isinstance(value, dict) and paper[key] is not None:  # null switches a block off
-            missing += missing_keys(value, paper[key], f"{prefix}.{key}")
-    return missing
+def _leaves(tree: dict, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    """{key path: value} of every non-dict value in a nested dict."""
+    out: dict[tuple[str, ...], object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, (*prefix, key)))
+        else:
+            out[(*prefix, key)] = value
+    return out
 
 
-def test_paper_restates_whole_blocks_and_overrides_nothing_else(paper, base):
-    # Kedro's default (destructive) merge replaces each top-level block an environment defines.
-    for block in PAPER_BLOCKS:
-        assert missing_keys(base[block], paper[block], block) == []
+def test_each_paper_value_differs_from_its_base_value(base):
+    restated = []
+    for path in sorted((CONF / "paper").glob("parameters*.yml")):
+        for keys, value in _leaves(yaml.safe_load(path.read_text())).items():
+            node = base
+            for key in keys:
+                node = node.get(key, {}) if isinstance(node, dict) else {}
+            if node == value:
+                restated.append(f"{path.name}: {'.'.join(keys)} = {value!r}")
+    assert restated == []
+
+
+def test_paper_merges_into_base_key_by_key(paper, base):
+    # Keys paper does not state keep base's values, inside a block as well as outside.
+    assert paper["vq"]["model"]["dilations"] == base["vq"]["model"]["dilations"]
+    assert paper["pose"]["windows"]["kind"] == base["pose"]["windows"]["kind"] == "body"
+    assert paper["sample"]["num_repetitions"] == base["sample"]["num_repetitions"]
     assert {k: v for k, v in paper.items() if k not in PAPER_BLOCKS} == {
         k: v for k, v in base.items() if k not in PAPER_BLOCKS
     }
+    # A block paper switches off with null stays off.
+    assert paper["pose"]["objective"]["wiener_gain"] is None
 
 
 def test_paper_train_windows_and_objectives_are_upstreams(paper):

@@ -10,6 +10,11 @@ from audio2photoreal_pipelines.hooks import (
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
+# Parameters merge key by key, so an environment (conf/paper) states only what differs from base.
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "merge_strategy": {"parameters": "soft"},
+}
 
 HOOKS = (TrackingServerHook(), PersonIdHook(), ProjectRunLockHook(), TorchThreadsHook())
