@@ -6,6 +6,7 @@ come from their layer shapes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,13 @@ def test_paper_denoisers_have_upstreams_parameter_counts(paper):
         < 0.02
     )
     assert relative_gap(trainable(pose), sum(parts.values())) < 0.02
+
+
+def test_the_models_audio_widths_come_from_one_globals_entry(base, paper):
+    width = yaml.safe_load((CONF / "base" / "globals.yml").read_text())["audio_feature_dim"]
+    for params in (base, paper):
+        assert params["face"]["model"]["audio_feature_dim"] == width
+        assert params["pose"]["model"]["audio_feature_dim"] == width
+        assert params["guide"]["model"]["audio_dim"] == width
+    for path in (CONF / "base").glob("parameters_train_*.yml"):
+        assert not re.search(rf":\s*{width}\b", path.read_text()), path.name  # never typed again

@@ -51,6 +51,7 @@ def test_face_batch_has_the_documented_keys_and_shapes(tiny_person):
     assert batch["keyframe_mask"].shape == (5, 2)
     assert batch["audio"].shape == (5, 60 * 1600, 2)
     assert batch["audio_features"].shape == (5, 200, FEATURE_DIM)
+    assert sampler.audio_feature_width == FEATURE_DIM
 
 
 def test_body_batch_without_audio_has_no_audio_keys(tiny_person):
@@ -61,6 +62,7 @@ def test_body_batch_without_audio_has_no_audio_keys(tiny_person):
     assert set(batch) == BASE_KEYS
     assert batch["motion"].shape == (3, 30, 104)
     assert batch["length_mask"].all() and batch["face_valid"].all()
+    assert sampler.audio_feature_width is None
 
 
 def test_lengths_span_min_to_max_and_padding_is_zero(tiny_person):

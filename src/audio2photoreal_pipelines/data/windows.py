@@ -221,6 +221,12 @@ class WindowSampler:
         if self.num_windows == 0:
             raise ValueError(f"rank {rank} of {world_size} gets no windows ({total} in all)")
 
+    @property
+    def audio_feature_width(self) -> int | None:
+        """C of the cached audio features (T_a, C) the windows cut, None without them."""
+        features = self._builder.audio_features
+        return next(iter(features.values())).shape[-1] if features else None
+
     def draw(self, batch_size: int, generator: torch.Generator) -> list[tuple[str, int, int]]:
         """``batch_size`` windows as (scene, start, length); all randomness from ``generator``."""
         picks = torch.randint(self.num_windows, (batch_size,), generator=generator).numpy()

@@ -67,6 +67,18 @@ def make_windows(
     )
 
 
+def check_audio_width(windows: WindowSampler, model_params: dict, key: str, kind: str) -> None:
+    """Refuse a model whose audio input width ``model_params[key]`` is not the cached features'
+    width C, which would otherwise surface as a shape error inside the audio encoder."""
+    cached, width = windows.audio_feature_width, model_params.get(key)
+    if None not in (cached, width) and cached != width:
+        raise ValueError(
+            f"{kind}.model.{key} is {width} but the cached audio features (ingest's "
+            f"audio_features) are {cached} wide: set audio_feature_dim: {cached} in "
+            "conf/base/globals.yml"
+        )
+
+
 def registry_identity(model: torch.nn.Module) -> list[str]:
     """[registered name, version] of a model loaded from the registry, for checkpoint hashes."""
     return [getattr(model, "registry_name", ""), getattr(model, "registry_version", "")]
@@ -140,6 +152,7 @@ def fit_denoiser(
     the model will see at sampling), drawing any randomness from the loss generator;
     ``fingerprint`` adds what else shapes the result to the checkpoint hash.
     """
+    check_audio_width(windows, model_params, "audio_feature_dim", kind)
     scheduler = make_training_scheduler(objective["diffusion_steps"])
 
     def loss_fn(denoiser, batch, generator):

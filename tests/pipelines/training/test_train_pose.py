@@ -34,6 +34,8 @@ STATS = {
 class FixedWindows:
     """Stands in for a WindowSampler: the same batch every draw."""
 
+    audio_feature_width = AUDIO
+
     def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(0)
         motion = torch.randn(batch_size, FRAMES, BODY, generator=g)
@@ -162,3 +164,19 @@ def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
             {"root": str(tmp_path)},
             vq,
         )
+
+
+def test_a_model_audio_width_other_than_the_cached_features_is_refused_before_training(tmp_path):
+    objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
+    with pytest.raises(ValueError, match=r"pose\.model\.audio_feature_dim is 80 .* are 40 wide"):
+        train_pose(
+            FixedWindows(),
+            STATS,
+            {**MODEL, "audio_feature_dim": 80},
+            TRAIN,
+            objective,
+            {"person": "T"},
+            {"root": str(tmp_path)},
+            RecordingVQ(),
+        )
+    assert not any(tmp_path.rglob("*.pt"))  # refused before a checkpoint was written

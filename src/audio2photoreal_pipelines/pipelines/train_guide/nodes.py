@@ -10,7 +10,11 @@ from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.builders import build_guide
 from audio2photoreal_pipelines.models.guide import guide_loss
 from audio2photoreal_pipelines.models.vqvae import VQVAE
-from audio2photoreal_pipelines.pipelines.training_template import fit, registry_identity
+from audio2photoreal_pipelines.pipelines.training_template import (
+    check_audio_width,
+    fit,
+    registry_identity,
+)
 
 
 def train_guide(
@@ -24,6 +28,7 @@ def train_guide(
     vq_model: VQVAE,
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the guide to predict the frozen VQ's tokens of each window from its audio."""
+    check_audio_width(windows, model_params, "audio_dim", "guide")
     vq_model.eval().requires_grad_(False)
     cond_drop_prob = objective["cond_drop_prob"]
     label_smoothing = objective["label_smoothing"]
