@@ -127,18 +127,6 @@ def test_pose_drop_groups_null_audio_and_guide_poses_separately(make) -> None:
     torch.testing.assert_close(run(cond, [True]), run(cond, [[True, True]]))
 
 
-def test_face_lip_features_condition_the_output() -> None:
-    model, frames = _face(lip_dim=6).eval(), 30
-    cond = _cond([frames], frames)
-    x, t = torch.randn(1, frames, 256), torch.tensor([100])
-    with pytest.raises(ValueError, match="lip_features"):
-        model(x, t, cond)
-    with torch.no_grad():
-        a = model(x, t, {**cond, "lip_features": torch.zeros(1, frames, 6)})
-        b = model(x, t, {**cond, "lip_features": torch.ones(1, frames, 6)})
-    assert (a - b).abs().max() > 1e-3
-
-
 @pytest.mark.parametrize(("make", "nfeats"), MODELS)
 def test_cached_sampling_equals_uncached(make, nfeats: int) -> None:
     model, frames = make(), 45
@@ -207,7 +195,7 @@ def test_conv_head_is_causal_with_receptive_field_25() -> None:
 
 
 def test_builders_take_plain_dicts_and_reject_unknown_keys() -> None:
-    face = build_face_denoiser({**TINY, "lip_dim": 0, "audio_encoder": {"num_layers": 1}})
+    face = build_face_denoiser({**TINY, "audio_encoder": {"num_layers": 1}})
     pose = build_pose_denoiser({**TINY, "conv_dropout": 0.1})
     assert len(face.audio_encoder.convs) == 1 and face.decoder.num_memories == 1
     assert pose.decoder.num_memories == 2

@@ -271,10 +271,11 @@ def test_slice_condition_aligns_features_keyframes_and_pads() -> None:
         "length_mask": torch.ones(1, frames, dtype=torch.bool),
         "keyframes": torch.arange(3.0).view(1, 3, 1),
         "keyframe_mask": torch.ones(1, 3, dtype=torch.bool),
-        "lip_features": torch.arange(90.0).view(1, 90, 1),
+        "face_valid": torch.arange(90) % 2 == 0,
     }
+    cond["face_valid"] = cond["face_valid"][None]
     piece = slice_condition(cond, 60, 45)
-    assert piece["lip_features"][0, :, 0].tolist() == list(range(60, 90)) + [0.0] * 15
+    assert piece["face_valid"][0].tolist() == [i % 2 == 0 for i in range(60, 90)] + [False] * 15
     assert piece["audio_features"][0, 0, 0] == 200  # round(60 * 10 / 3)
     assert piece["audio_features"].shape == (1, 150, 1)
     assert piece["length_mask"].tolist() == [[True] * 30 + [False] * 15]

@@ -167,7 +167,6 @@ class _FiLMDenoiser(ConditionalDenoiser):
         audio_feature_dim: int,
         audio_dim: int | None,
         audio_encoder: Mapping[str, Any] | None,
-        extra_cond_dim: int,
         num_memories: int,
         audio_to_tokens: bool = False,
     ) -> None:
@@ -179,7 +178,7 @@ class _FiLMDenoiser(ConditionalDenoiser):
         self.to_time_cond = nn.Linear(4 * dim, dim)
         self.to_time_tokens = nn.Linear(4 * dim, NUM_TIME_TOKENS * dim)
         self.audio_encoder = AudioEncoder(audio_feature_dim, audio_dim, **(audio_encoder or {}))
-        self.cond_proj = nn.Linear(audio_dim + extra_cond_dim, dim)
+        self.cond_proj = nn.Linear(audio_dim, dim)
         self.null_cond_embed = nn.Parameter(torch.randn(1, 1, dim))
         self.null_cond_hidden = nn.Parameter(torch.randn(1, dim))
         self.cond_pool_mlp = nn.Sequential(
@@ -199,7 +198,7 @@ class _FiLMDenoiser(ConditionalDenoiser):
         )
 
     def _audio_tokens(self, cond: Mapping[str, Tensor], length_mask: Tensor) -> Tensor:
-        """Frame-rate audio condition (B, T, audio_dim [+ extra]) before the projection."""
+        """Frame-rate audio condition (B, T, audio_dim) before the projection."""
         return self.audio_encoder(cond["audio_features"], length_mask.shape[1], mask=length_mask)
 
     def _encode_tokens(self, tokens: Tensor, length_mask: Tensor) -> Tensor:
@@ -257,7 +256,11 @@ class _FiLMDenoiser(ConditionalDenoiser):
 
 
 class FaceDenoiser(_FiLMDenoiser):
-    """Face x0 denoiser (B, T, 256): audio (+ optional lip vertices) condition, §3(a)."""
+    """Face x0 denoiser (B, T, 256) conditioned on the audio, §3(a).
+
+    Upstream also feeds 338 lip vertices from a frozen lip regressor that comes only as a
+    download; this model is conditioned on the audio alone.
+    """
 
     def __init__(
         self,
@@ -272,7 +275,6 @@ class FaceDenoiser(_FiLMDenoiser):
         audio_dim: int | None = None,
         audio_encoder: Mapping[str, Any] | None = None,
         cond_encoder_layers: int = 2,
-        lip_dim: int = 0,
     ) -> None:
         super().__init__(
             nfeats=nfeats,
@@ -284,10 +286,8 @@ class FaceDenoiser(_FiLMDenoiser):
             audio_feature_dim=audio_feature_dim,
             audio_dim=audio_dim,
             audio_encoder=audio_encoder,
-            extra_cond_dim=lip_dim,
             num_memories=1,
         )
-        self.lip_dim = lip_dim
         self.cond_encoder = nn.ModuleList(
             RotaryEncoderLayer(dim=dim, heads=heads, ff_dim=ff_dim, dropout=dropout)
             for _ in range(cond_encoder_layers)
@@ -295,14 +295,6 @@ class FaceDenoiser(_FiLMDenoiser):
         self.head = nn.Linear(dim, nfeats)
         for part in (self.decoder, self.cond_encoder, self.head):
             xavier_init(part)
-
-    def _audio_tokens(self, cond: Mapping[str, Tensor], length_mask: Tensor) -> Tensor:
-        audio = super()._audio_tokens(cond, length_mask)
-        if not self.lip_dim:
-            return audio
-        if "lip_features" not in cond:
-            raise ValueError(f"FaceDenoiser(lip_dim={self.lip_dim}) needs cond['lip_features']")
-        return torch.cat([audio, cond["lip_features"]], dim=-1)
 
     def _encode_tokens(self, tokens: Tensor, length_mask: Tensor) -> Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32)
@@ -355,7 +347,6 @@ class PoseDenoiser(_FiLMDenoiser):
             audio_feature_dim=audio_feature_dim,
             audio_dim=audio_dim,
             audio_encoder=audio_encoder,
-            extra_cond_dim=0,
             num_memories=2,
             audio_to_tokens=audio_to_tokens,
         )

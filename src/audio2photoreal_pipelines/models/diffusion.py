@@ -323,7 +323,7 @@ def _slice_time(x: Tensor, start: int, length: int) -> Tensor:
 def slice_condition(cond: Mapping[str, Tensor], start: int, length: int) -> Condition:
     """Cut the frames [start, start + length) out of a clip-length condition dict.
 
-    Frame-rate keys (length_mask, face_valid, lip_features) are cut directly; audio_features
+    Frame-rate keys (length_mask, face_valid) are cut directly; audio_features
     (100 Hz) at [round(start*10/3), +round(length*10/3)); the waveform at 1600 samples per
     frame; keyframes (1 fps) from start // 30, ceil(length / 30) of them, which needs
     start % 30 == 0 so that keyframe k sits at frame 30k of the window. Cuts past the end are
@@ -331,7 +331,7 @@ def slice_condition(cond: Mapping[str, Tensor], start: int, length: int) -> Cond
     """
     out: Condition = {}
     for key, value in cond.items():
-        if key in ("length_mask", "face_valid", "lip_features"):  # motion frame rate
+        if key in ("length_mask", "face_valid"):  # motion frame rate
             out[key] = _slice_time(value, start, length)
         elif key == "audio_features":
             rate = AUDIO_FEATURE_RATE / FPS

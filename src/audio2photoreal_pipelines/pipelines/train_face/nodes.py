@@ -24,11 +24,6 @@ def train_face(
     checkpoints: dict,
 ) -> tuple[TrainedModel, list[dict]]:
     """Train the face denoiser to predict clean face codes from noisy ones and the audio."""
-    if not model_params.get("lip_dim"):
-        logger.warning(
-            "No lip regressor configured (face.model.lip_dim is 0): the face model is "
-            "conditioned on audio only, unlike upstream's audio + 338 lip vertices."
-        )
     return fit_denoiser(
         build_face_denoiser,
         windows,
