@@ -32,6 +32,17 @@ TINY_PERSON = {
 }
 
 
+def project_parameters(env: str = "base") -> dict:
+    """The parameters `kedro run --env <env>` sees, loaded with the project's loader settings
+    (globals resolved, environments merged key by key)."""
+    from kedro.config import OmegaConfigLoader
+
+    from audio2photoreal_pipelines.settings import CONFIG_LOADER_ARGS
+
+    conf = str(PROJECT_ROOT / "conf")
+    return OmegaConfigLoader(conf, **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
+
+
 def nested_params(dotted: dict) -> dict:
     """``{"a.b": 1}`` as ``{"a": {"b": 1}}``, the form ``--params a.b=1`` gives a session."""
     out: dict = {}

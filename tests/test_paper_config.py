@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.config import OmegaConfigLoader
 
 from audio2photoreal_pipelines.models.builders import build_guide, build_vq
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.generate import SamplingConfig
-from audio2photoreal_pipelines.settings import CONFIG_LOADER_ARGS
 from audio2photoreal_pipelines.training.config import TrainConfig
+from tests.conftest import project_parameters
 from tests.models import upstream_counts as upstream
 from tests.models.upstream_counts import trainable
 
@@ -99,9 +98,8 @@ UPSTREAM_SAMPLING = {
 
 
 def load_parameters(env: str) -> dict:
-    """The parameters `kedro run --env <env>` sees, with the project's own loader settings."""
-    loader = OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
-    return loader["parameters"]
+    """The parameters `kedro run --env <env>` sees."""
+    return project_parameters(env)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-import yaml
 from mlflow.exceptions import MlflowException
 
 from audio2photoreal_pipelines.data.scenes import discover_scenes, face_valid_mask
@@ -32,15 +31,10 @@ from audio2photoreal_pipelines.serving import (
     save_sampler_artifacts,
 )
 from audio2photoreal_pipelines.training.distributed import free_port
-from tests.conftest import PROJECT_ROOT, stop, wait_until_serving
+from tests.conftest import project_parameters, stop, wait_until_serving
 from tests.data.conftest import write_scenes
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
-
-
-def _base(name: str) -> dict:
-    path = PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml"
-    return yaml.safe_load(path.read_text())
 
 
 def untrained_sampler_artifacts(root: Path) -> dict[str, str]:
@@ -48,16 +42,17 @@ def untrained_sampler_artifacts(root: Path) -> dict[str, str]:
     scenes = discover_scenes(write_scenes(root / "person", 2, num_frames=90))
     masks = {name: face_valid_mask(scene) for name, scene in scenes.items()}
     stats = compute_data_stats(scenes, masks, list(scenes))
+    params = project_parameters()
     torch.manual_seed(0)
-    vq = build_vq(_base("train_vq")["vq"]["model"])
+    vq = build_vq(params["vq"]["model"])
     modules = {
         "vq": vq,
-        "guide": build_guide(_base("train_guide")["guide"]["model"], vq=vq),
-        "face": build_face_denoiser(_base("train_face")["face"]["model"]),
-        "pose": build_pose_denoiser(_base("train_pose")["pose"]["model"]),
+        "guide": build_guide(params["guide"]["model"], vq=vq),
+        "face": build_face_denoiser(params["face"]["model"]),
+        "pose": build_pose_denoiser(params["pose"]["model"]),
     }
-    sample = _base("sample")["sample"] | {"num_repetitions": 2}
-    features = _base("ingest")["audio_features"]
+    sample = params["sample"] | {"num_repetitions": 2}
+    features = params["audio_features"]
     return save_sampler_artifacts(root / "artifacts", modules, stats, sample, features)
 
 

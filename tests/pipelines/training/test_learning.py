@@ -40,7 +40,7 @@ from audio2photoreal_pipelines.pipelines.train_pose.nodes import train_pose
 from audio2photoreal_pipelines.pipelines.train_vq.nodes import train_vq
 from audio2photoreal_pipelines.pipelines.training_template import make_windows
 from audio2photoreal_pipelines.training.rng import seed_everything
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, project_parameters
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,7 @@ class Person:
 
 def base_params(name: str) -> dict:
     """The base configuration block of one training pipeline."""
-    path = PROJECT_ROOT / "conf" / "base" / f"parameters_train_{name}.yml"
-    return yaml.safe_load(path.read_text())[name]
+    return project_parameters()[name]
 
 
 def shortened(name: str, *, windows: dict | None = None, **train: float) -> dict:
