@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from audio2photoreal_pipelines.atomic import atomic_write
 from audio2photoreal_pipelines.data.scenes import NUM_CHANNELS, Scene
 from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM
 
@@ -192,18 +192,10 @@ def load_data_stats(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save_data_stats(stats: dict[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Write ``stats`` in the upstream format atomically (temp file, then ``os.replace``)."""
-    path = Path(path)
+    """Write ``stats`` in the upstream format, whole or not at all (`atomic_write`)."""
     payload = data_stats_to_bytes(stats)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(payload)
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -28,10 +28,7 @@ unknown). Missing face frames hold `code_mean`. Pose column 3 is not wrapped int
 """
 
 import io
-import os
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,6 +37,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 
+from audio2photoreal_pipelines.atomic import atomic_write
 from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 # Bumped whenever the same configuration would generate different content, so that a person
@@ -169,25 +167,13 @@ def load_scales() -> dict[str, np.ndarray]:
 
 def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an uncompressed npz with fixed zip timestamps, so equal arrays give equal bytes."""
-    with _atomic_open(Path(path)) as handle, zipfile.ZipFile(handle, "w") as archive:
+    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
         for key, value in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
             archive.writestr(
                 zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue()
             )
-
-
-@contextmanager
-def _atomic_open(path: Path) -> Iterator[io.BufferedWriter]:
-    """Open a temp file beside `path`; move it into place only when the block succeeds."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            yield handle
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _draw_person(rng: np.random.Generator) -> _Person:
@@ -525,7 +511,7 @@ def _write_scene(
         axis=1,
     )
     pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
-    with _atomic_open(out_dir / f"{name}_audio.wav") as handle:
+    with atomic_write(out_dir / f"{name}_audio.wav") as handle:
         sf.write(handle, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
     # Body noise smoothed by a Hann window (mocap is smooth), keeping unit variance.
@@ -542,7 +528,7 @@ def _write_scene(
         ("face_expression", face.astype(np.float32)),
         ("missing_face_frames", missing),
     ):
-        with _atomic_open(out_dir / f"{name}_{suffix}.npy") as handle:
+        with atomic_write(out_dir / f"{name}_{suffix}.npy") as handle:
             np.save(handle, array, allow_pickle=False)
 
     onsets = scene.syllables[0]["onset"]

@@ -18,22 +18,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-
-@contextmanager
-def atomic_write(final: Path) -> Iterator[IO[bytes]]:
-    """A binary handle whose bytes replace ``final`` only when the block ends without error: a
-    fsynced temporary beside it is renamed into place, so a crash or kill mid-write leaves the
-    previous file, never a partial one."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
+from audio2photoreal_pipelines.atomic import atomic_write
 
 
 class FileDataset(AbstractVersionedDataset[Any, Any]):

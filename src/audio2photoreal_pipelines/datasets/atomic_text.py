@@ -15,7 +15,7 @@ from kedro.io.core import get_filepath_str
 from kedro_datasets.json import JSONDataset as _JSONDataset
 from kedro_datasets.text import TextDataset as _TextDataset
 
-from audio2photoreal_pipelines.datasets._file_dataset import atomic_write
+from audio2photoreal_pipelines.atomic import atomic_write
 
 
 class JSONDataset(_JSONDataset):

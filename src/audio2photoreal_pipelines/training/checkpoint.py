@@ -17,7 +17,6 @@ reader does not check CRCs).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,10 +24,11 @@ from typing import Any
 
 import torch
 
+from audio2photoreal_pipelines.atomic import atomic_write, is_temporary
+
 FORMAT = "audio2photoreal-pipelines/train-checkpoint"
 FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"step_(\d{8})\.pt")
-_TEMP_MARK = ".tmp-"
 
 
 class CheckpointError(ValueError):
@@ -51,22 +51,16 @@ def write_checkpoint(directory: Path, step: int, state: dict[str, Any], *, keep:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": step, **state}
     payload["sha256"] = _digest(payload)
     final = checkpoint_path(directory, step)
-    temp = directory / f".{final.name}{_TEMP_MARK}{os.getpid()}"
     try:
-        with open(temp, "wb") as handle:
+        with atomic_write(final) as handle:  # its temporary is gone, and its space freed, after
             torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
     except OSError as error:
-        temp.unlink(missing_ok=True)  # frees the space the partial file took
         previous = next(_checkpoints_newest_first(directory), None)
         raise CheckpointWriteError(
             error.errno,
             f"{final}: could not write the checkpoint ({error.strerror or error}); "
             f"{'the previous one, ' + previous.name + ', is intact' if previous else 'none older'}",
         ) from error
-    os.replace(temp, final)
-    _fsync_directory(directory)
     for old in list(_checkpoints_newest_first(directory))[keep:]:
         old.unlink(missing_ok=True)
     return final
@@ -112,7 +106,7 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    stale = [p for p in directory.iterdir() if p.name.startswith(".") and _TEMP_MARK in p.name]
+    stale = [p for p in directory.iterdir() if is_temporary(p)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -123,17 +117,6 @@ def _checkpoints_newest_first(directory: Path) -> Iterator[Path]:
         return iter(())
     found = [p for p in directory.iterdir() if _NAME_RE.fullmatch(p.name)]
     return iter(sorted(found, key=lambda p: p.name, reverse=True))
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened like this on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _digest(obj: Any) -> str:
