@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+
+from audio2photoreal_pipelines.parameters import load_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -60,12 +61,11 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 
 def model_params(env: str, file: str, section: str) -> dict[str, Any] | None:
-    """`section.model` of conf/<env>/<file>, or None when that file does not exist."""
-    path = CONF_DIR / env / file
-    if not path.is_file():
+    """`section.model` as `kedro run --env <env>` sees it, or None when conf/<env>/<file> does
+    not exist."""
+    if not (CONF_DIR / env / file).is_file():
         return None
-    with path.open() as handle:
-        return yaml.safe_load(handle)[section]["model"]
+    return load_parameters(CONF_DIR, env)[section]["model"]
 
 
 def ratio(numerator: float, denominator: float) -> float:

@@ -15,12 +15,12 @@ import time
 from typing import Any
 
 import torch
-import yaml
 from _timing import CONF_DIR, machine_info, model_params, print_json, sync_device
 
 from audio2photoreal_pipelines.models.builders import build_guide, build_vq
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
+from audio2photoreal_pipelines.parameters import load_parameters
 from audio2photoreal_pipelines.training.device import select_device
 from audio2photoreal_pipelines.units import FPS
 
@@ -30,12 +30,8 @@ REPETITIONS = 5
 
 
 def sample_settings(size: str) -> dict[str, Any]:
-    """The sampling block of conf/<size>/parameters_sample.yml (base where it is absent)."""
-    path = CONF_DIR / size / "parameters_sample.yml"
-    if not path.is_file():
-        path = CONF_DIR / "base" / "parameters_sample.yml"
-    with path.open() as handle:
-        return yaml.safe_load(handle)["sample"]
+    """The sampling block as `kedro run --env <size>` sees it."""
+    return load_parameters(CONF_DIR, size)["sample"]
 
 
 def build_models(size: str, device: torch.device) -> tuple[dict[str, torch.nn.Module], int]:

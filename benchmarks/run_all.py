@@ -15,8 +15,9 @@ import bench_diffusion_sampling
 import bench_guide_sampling
 import bench_training_mfu
 import bench_windows
-import yaml
 from _timing import CONF_DIR, print_json
+
+from audio2photoreal_pipelines.parameters import load_parameters
 
 BENCHMARKS = {
     "guide_sampling": bench_guide_sampling.main,
@@ -42,8 +43,7 @@ TARGETS = (
 
 def default_sampler() -> dict[str, Any]:
     """The default sampler of conf/base and its denoiser calls against upstream's DDIM 500."""
-    with (CONF_DIR / "base" / "parameters_sample.yml").open() as handle:
-        sample = yaml.safe_load(handle)["sample"]
+    sample = load_parameters(CONF_DIR)["sample"]
     return {
         "sampler": sample["sampler"],
         "steps": sample["steps"],

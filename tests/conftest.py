@@ -33,14 +33,10 @@ TINY_PERSON = {
 
 
 def project_parameters(env: str = "base") -> dict:
-    """The parameters `kedro run --env <env>` sees, loaded with the project's loader settings
-    (globals resolved, environments merged key by key)."""
-    from kedro.config import OmegaConfigLoader
+    """The parameters `kedro run --env <env>` sees in this checkout."""
+    from audio2photoreal_pipelines.parameters import load_parameters
 
-    from audio2photoreal_pipelines.settings import CONFIG_LOADER_ARGS
-
-    conf = str(PROJECT_ROOT / "conf")
-    return OmegaConfigLoader(conf, **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
+    return load_parameters(PROJECT_ROOT / "conf", env)
 
 
 def nested_params(dotted: dict) -> dict:
