@@ -1,6 +1,6 @@
 """`conf/paper` (`kedro run --env paper`): upstream's sizes, schedules and sampling.
 
-Values from upstream.md §2.3-§5. The models are only built, never run: their parameter counts
+Values from docs/upstream.md §2.3-§5. The models are only built, never run: their parameter counts
 come from their layer shapes.
 """
 
@@ -23,7 +23,7 @@ from tests.models.upstream_counts import trainable
 CONF = Path(__file__).parents[1] / "conf"
 PAPER_BLOCKS = ("vq", "guide", "face", "pose", "sample")
 
-# upstream.md §5.1 (README commands) and §5.2 (optimisation defaults); steps: §5.2's configured
+# docs/upstream.md §5.1 (README commands) and §5.2 (optimisation defaults); steps: §5.2's configured
 # length, except the guide's, which counts epochs without end (its released checkpoint: 100k).
 DIFFUSION_TRAIN = {
     "steps": 800_000,
@@ -67,7 +67,7 @@ UPSTREAM_TRAIN = {
         "seed": 10,
     },
 }
-# upstream.md §2.3 windows, §3 objectives, §4 diffusion.
+# docs/upstream.md §2.3 windows, §3 objectives, §4 diffusion.
 UPSTREAM_WINDOWS = {"vq": (600, 600), "guide": (600, 600), "face": (400, 600), "pose": (400, 600)}
 UPSTREAM_OBJECTIVE = {
     "vq": {"commit_weight": 0.02},
@@ -81,7 +81,7 @@ UPSTREAM_OBJECTIVE = {
         "wiener_gain": None,  # upstream samples with the network's x0 alone
     },
 }
-# upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.
+# docs/upstream.md §4 and §5.3: README sampling with ddim500; §3(d): the guide's nucleus.
 UPSTREAM_SAMPLING = {
     "num_repetitions": 5,
     "sampler": "ddim",

@@ -1,4 +1,4 @@
-"""Paper-size denoisers have upstream's parameter counts (upstream.md §3(a), §3(b)).
+"""Paper-size denoisers have upstream's parameter counts (docs/upstream.md §3(a), §3(b)).
 
 Compared: every trainable parameter except two parts that differ by design.
 - The audio front end. Upstream feeds frozen vq-wav2vec features (1024-d, not counted in its
@@ -20,7 +20,7 @@ from tests.models import upstream_counts as upstream
 
 def test_face_denoiser_matches_upstream_parameter_count() -> None:
     parts = upstream.face()
-    assert round(sum(parts.values()) / 1e6, 2) == 49.10  # the figure in upstream.md §3(a)
+    assert round(sum(parts.values()) / 1e6, 2) == 49.10  # the figure in docs/upstream.md §3(a)
     model = build_face_denoiser(
         dict(
             dim=512,
@@ -38,7 +38,7 @@ def test_face_denoiser_matches_upstream_parameter_count() -> None:
 
 def test_pose_denoiser_matches_upstream_parameter_count() -> None:
     parts = upstream.pose()
-    assert round(sum(parts.values()) / 1e6, 2) == 13.41  # the figure in upstream.md §3(b)
+    assert round(sum(parts.values()) / 1e6, 2) == 13.41  # the figure in docs/upstream.md §3(b)
     model = build_pose_denoiser(dict(dim=256, depth=6, heads=8, ff_dim=1024, audio_dim=1024))
     compared = upstream.without(parts, *upstream.NULLS)
     assert abs(upstream.ours_denoiser_shared(model) - compared) / compared < 0.02

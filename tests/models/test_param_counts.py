@@ -1,4 +1,4 @@
-"""Paper-size VQ-VAE and guide against upstream's parameter counts (upstream.md §3(c), §3(d)).
+"""Paper-size VQ-VAE and guide against upstream's parameter counts (docs/upstream.md §3(c), §3(d)).
 
 Upstream's counts are recomputed in `upstream_counts` from its layer shapes, so the arithmetic is
 visible.
@@ -41,7 +41,7 @@ def test_paper_vq_matches_upstream_layer_shapes():
     """Upstream's ≈ 86 k counts the unused `project_mean_shape` Linear 104 -> 64; we drop it."""
     parts = upstream.vq()
     total = sum(parts.values())
-    assert abs(total - 86_000) / 86_000 < 0.02  # 86,248: the "≈ 86 k" of upstream.md
+    assert abs(total - 86_000) / 86_000 < 0.02  # 86,248: the "≈ 86 k" of docs/upstream.md
     used = total - parts["project_mean_shape"]
     assert abs(used - 86_000) / 86_000 > 0.02  # 79,528 would not be
 

@@ -1,4 +1,4 @@
-"""Upstream's trainable parameter counts, recomputed from its layer shapes (upstream.md §3).
+"""Upstream's trainable parameter counts, recomputed from its layer shapes (docs/upstream.md §3).
 
 Each model function returns the count per named part, so a test can set aside the parts that
 differ by design (null embeddings, the audio front end, lip features) and compare the rest.

@@ -12,9 +12,9 @@ Batch keys (see CONTEXT conventions), with L = max_frames and F = 104 (body) or 
     audio_features (B, La, C) float32       cached feature slice, La = round(L*10/3)
                                             (only when audio_features is given)
 
-Upstream quirks not reproduced: frame index 0 mapping to the last scene (upstream §10.5), and
-resampling a face window until it holds a valid face frame (§10.9); the loss masks with
-``face_valid`` instead.
+Upstream quirks not reproduced: frame index 0 mapping to the last scene (docs/upstream.md
+§10.5), and resampling a face window until it holds a valid face frame (§10.9); the loss masks
+with ``face_valid`` instead.
 """
 
 from __future__ import annotations

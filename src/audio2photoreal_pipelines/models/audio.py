@@ -3,10 +3,10 @@
 - `LogMelFeatures` (non-learned, the default): waveform (B, N, 2) at 48 kHz -> (B, Ta, 2·n_mels)
   at 100 Hz.
 - `VqWav2VecFeatures` (frozen, optional): upstream's vq-wav2vec convolutional feature extractor
-  (upstream.md §2.4), loaded from a fairseq checkpoint without fairseq by `load_vq_wav2vec`.
+  (docs/upstream.md §2.4), loaded from a fairseq checkpoint without fairseq by `load_vq_wav2vec`.
   `make_feature_extractor` picks one of the two for ingest; both give Ta = N // 480 + 1 rows.
 - `AudioEncoder` (learned): features (B, Ta, C) -> tokens (B, T, D) at the motion frame rate, so
-  rotary positions of audio memory and motion mean the same time (findings.md).
+  rotary positions of audio memory and motion mean the same time (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ class AudioEncoder(nn.Module):
 
     With `input_proj=False, hidden_dim=1024, num_layers=12, kernel_size=3,
     dilations=(1, 2, 3), activation="leaky_relu", dropout=0.2, padding="valid",
-    pointwise_out=True` the layer shapes are upstream's guide `pre_audio` stack (upstream.md §3(d)).
+    pointwise_out=True` the layer shapes are upstream's guide `pre_audio` stack
+    (docs/upstream.md §3(d)).
     """
 
     def __init__(
@@ -390,7 +391,7 @@ def make_feature_extractor(
     """The non-learned front end: (B, N, 2) normalised waveform -> (B, Ta, C), Ta = N // 480 + 1.
 
     Log-mel (C = 2·n_mels) by default; with a fairseq checkpoint, upstream's frozen vq-wav2vec
-    (C = 2·512 = 1024, upstream.md §2.4; n_mels is then unused). The models' audio input width
+    (C = 2·512 = 1024, docs/upstream.md §2.4; n_mels is then unused). The models' audio input width
     (`audio_feature_dim`, the guide's `audio_dim`) must equal C. Its one-group GroupNorms
     normalise over the whole input, so features of a whole scene differ slightly from upstream's,
     computed per 20 s window.

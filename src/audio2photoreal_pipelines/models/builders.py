@@ -1,7 +1,7 @@
 """Build models from plain parameter dicts (the YAML), rejecting unknown or missing keys.
 
-Every key maps to a constructor keyword, so no setting can be parsed and then ignored (the
-upstream counter-example of STYLE.md).
+Every key maps to a constructor keyword, so no setting can be parsed and then ignored (as
+several of upstream's are, docs/upstream.md §10.3).
 """
 
 from __future__ import annotations

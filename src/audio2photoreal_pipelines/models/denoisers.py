@@ -1,9 +1,11 @@
 """Face and body (pose) diffusion denoisers: FiLM transformers predicting x0 (§3(a), §3(b)).
 
+Section numbers (§) refer to docs/upstream.md.
+
 Differences from upstream, each for a reason:
 - Audio features go through the learned `AudioEncoder` to the motion frame rate, and every
   token (motion, audio, keyframes, time) has a rotary position in frames on one time axis
-  (findings.md: this is what lets small models learn the audio-motion alignment).
+  (docs/architecture.md: this is what lets small models learn the audio-motion alignment).
 - Null (classifier-free) embeddings are (1, 1, D) and broadcast over time, so windows may have
   any length (upstream's (1, 1998, D) caps them at 600 frames, §10.7).
 - The two diffusion time tokens sit at the window centre (T - 1) / 2, so no frame is more than
@@ -186,7 +188,7 @@ class _FiLMDenoiser(ConditionalDenoiser):
         )
         self.norm_cond = nn.LayerNorm(dim)
         # Optional: the frame-aligned audio tokens are also added to the motion tokens, so each
-        # frame sees its own audio without having to find it by attention (findings.md).
+        # frame sees its own audio without having to find it by attention (docs/architecture.md).
         self.audio_token_proj = nn.Linear(dim, dim) if audio_to_tokens else None
         self.decoder = FiLMTransformerDecoder(
             dim=dim,

@@ -2,7 +2,7 @@
 
 The schedulers hold the noise schedule and the rule for one step; the denoiser is a function
 `x0 = f(x_t, t, cond)`. Classifier-free guidance, the step-independent condition cache and
-any-length sampling wrap that function here (upstream.md §4).
+any-length sampling wrap that function here (docs/upstream.md §4).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ Condition = dict[str, Tensor]
 Scheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler
 
 NUM_TRAIN_TIMESTEPS = 1000
-# The cosine schedule and x0 prediction of upstream.md §4.
+# The cosine schedule and x0 prediction of docs/upstream.md §4.
 _SCHEDULE = dict(beta_schedule="squaredcos_cap_v2", prediction_type="sample")
 
 

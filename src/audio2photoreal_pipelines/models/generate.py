@@ -1,4 +1,4 @@
-"""Audio to motion with the four trained models (upstream.md §6), for clips of any length.
+"""Audio to motion with the four trained models (docs/upstream.md §6), for clips of any length.
 
 Body: guide tokens by nucleus sampling → VQ decode → 1 fps guide poses → pose diffusion.
 Face: face diffusion. Both return normalised motion, repetition-major: (R, S, T, F).

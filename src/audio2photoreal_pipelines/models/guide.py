@@ -1,4 +1,4 @@
-"""Guide transformer (upstream.md §3(d)): audio -> residual VQ tokens of 1 fps keyframe poses.
+"""Guide transformer (docs/upstream.md §3(d)): audio -> residual VQ tokens of 1 fps keyframe poses.
 
 Tokens (B, K, Q) are flattened time-major ([k0q0, k0q1, ..., k1q0, ...]) and predicted
 autoregressively with teacher forcing (input = [START] + targets[:-1]). One embedding table of

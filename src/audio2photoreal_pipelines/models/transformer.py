@@ -1,10 +1,10 @@
 """FiLM transformer decoder with rotary attention on explicit time positions, plus sampling caches.
 
-Upstream (upstream.md §3(a)) rotates the *inputs* of `nn.MultiheadAttention` by token index, so
+Upstream (docs/upstream.md §3(a)) rotates the *inputs* of `nn.MultiheadAttention` by token index, so
 100 Hz audio and 30 fps motion positions mean different times. Here queries and keys are rotated
 after projection by caller-given float positions (`RotaryEmbedding.forward(positions)` then
 `apply_rotary_emb`), so motion, audio and keyframe tokens can share one time axis (frames); see
-findings.md. Attention runs in `F.scaled_dot_product_attention`.
+docs/architecture.md. Attention runs in `F.scaled_dot_product_attention`.
 
 Caches for sampling:
 - `MemoryKV`: a memory projected once into rotated per-layer keys/values; a diffusion sampler

@@ -1,10 +1,10 @@
-"""Body VQ-VAE on 1 fps keyframes (upstream.md §3(c)): causal dilated convs + residual VQ.
+"""Body VQ-VAE on 1 fps keyframes (docs/upstream.md §3(c)): causal dilated convs + residual VQ.
 
 The quantiser is `vector_quantize_pytorch.ResidualVQ`: Euclidean codebooks with EMA updates
 (decay 0.99, eps 1e-5, Laplace-smoothed cluster sizes), k-means init, dead-code reset and a
 plain straight-through estimator, as upstream.
 
-Tiny batches (upstream.md §10.8): a batch holds only B·K keyframe vectors (e.g. 4·20 = 80) for
+Tiny batches (docs/upstream.md §10.8): a batch holds only B·K keyframe vectors (e.g. 4·20 = 80) for
 a codebook of 1024. ResidualVQ's k-means init then samples its initial centroids with
 replacement (it logs a warning), and every training step codes whose EMA cluster size falls
 below `threshold_ema_dead_code` are replaced by batch vectors: at most as many codes as the
