@@ -13,6 +13,7 @@ from typing import Any
 
 import bench_diffusion_sampling
 import bench_guide_sampling
+import bench_synthetic
 import bench_training_mfu
 import bench_windows
 from _timing import CONF_DIR, print_json
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "diffusion_sampling": bench_diffusion_sampling.main,
     "windows": bench_windows.main,
     "training_mfu": bench_training_mfu.main,
+    "synthetic": bench_synthetic.main,
 }
 UPSTREAM_DDIM_STEPS = 500  # upstream README's sampler: one denoiser call per step
 # (name, path into the results, goal); every goal is "at least".
@@ -38,6 +40,8 @@ TARGETS = (
     ("sampler_calls_ddim500_over_default", ("sampler", "ddim500_over_default"), 10.0),
     ("windows_face_mmap_speedup_over_whole_file", ("windows", "face", "mmap_speedup"), 1.5),
     ("windows_body_mmap_speedup_over_whole_file", ("windows", "body", "mmap_speedup"), 1.0),
+    # The default person within a minute: 60 s over the seconds its generation took.
+    ("default_person_generated_within_a_minute", ("synthetic", "minute_over_seconds"), 1.0),
 )
 
 

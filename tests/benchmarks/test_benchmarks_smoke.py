@@ -31,7 +31,7 @@ def results():
 
 
 def test_results_are_one_json_object_per_benchmark(results):
-    benchmarks = {"guide_sampling", "diffusion_sampling", "windows", "training_mfu"}
+    benchmarks = {"guide_sampling", "diffusion_sampling", "windows", "training_mfu", "synthetic"}
     assert set(results) == benchmarks | {"sampler", "targets"}
     assert list(results)[-1] == "targets"
     assert json.loads(json.dumps(results)) == results
@@ -39,6 +39,12 @@ def test_results_are_one_json_object_per_benchmark(results):
         bench = results[name]
         assert bench["machine"]["torch_threads"] >= 1
         assert bench["wall_s"] >= 0
+
+
+def test_synthetic_person_generation_is_timed(results):
+    synthetic = results["synthetic"]
+    assert synthetic["scenes"] == 2 and synthetic["megabytes"] > 0  # the quick person
+    assert synthetic["minute_over_seconds"] == pytest.approx(60.0 / synthetic["seconds"], rel=0.05)
 
 
 def test_guide_cached_and_uncached_sampling_agree(results):

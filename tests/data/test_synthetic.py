@@ -2,7 +2,6 @@
 
 import hashlib
 import importlib.util
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -225,11 +224,3 @@ def test_shipped_scales_match_upstream_rlw104(tmp_path: Path) -> None:
     for key, value in derived.items():
         np.testing.assert_array_equal(shipped[key], value, err_msg=key)
     np.testing.assert_allclose(shipped["audio_std"], [0.0121, 0.0151], atol=5e-5)
-
-
-@pytest.mark.slow
-def test_default_person_generates_within_a_minute(tmp_path: Path) -> None:
-    start = time.perf_counter()
-    names = generate_person(tmp_path, SyntheticConfig())
-    assert len(names) == 31
-    assert time.perf_counter() - start < 60
