@@ -32,7 +32,7 @@ from _timing import PROJECT_ROOT, print_json
 from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_std, normalise
 from audio2photoreal_pipelines.data.windows import feature_index
 from audio2photoreal_pipelines.evaluation import metrics
-from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, q_sample
+from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler, q_sample
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body_from_keyframes
 from audio2photoreal_pipelines.models.vqvae import code_statistics
 from audio2photoreal_pipelines.units import KEYFRAME_STRIDE

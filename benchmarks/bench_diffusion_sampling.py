@@ -1,6 +1,6 @@
 """Diffusion sampling of the face and body denoisers: condition cache, and DDIM vs DPM-Solver.
 
-`models.diffusion.sample` with use_cache=True encodes the condition (audio encoder, face
+`models.diffusion.sampling.sample` with use_cache=True encodes the condition (audio encoder, face
 condition encoder, cross-attention K/V) once per clip; use_cache=False re-encodes it at every
 step, as upstream does. Both run classifier-free guidance (cond + uncond as one batch of 2).
 Real-time factor = seconds of motion generated per second of compute.
@@ -16,7 +16,8 @@ from _timing import interleaved_medians, machine_info, model_params, print_json,
 
 from audio2photoreal_pipelines.data.windows import feature_index
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
-from audio2photoreal_pipelines.models.diffusion import make_sampler, sample
+from audio2photoreal_pipelines.models.diffusion.sampling import sample
+from audio2photoreal_pipelines.models.diffusion.schedules import make_sampler
 from audio2photoreal_pipelines.training.device import select_device
 from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, FPS, KEYFRAME_STRIDE
 

@@ -15,14 +15,13 @@ from audio2photoreal_pipelines.models.denoisers import (
     build_pose_denoiser,
     interpolate_keyframes,
 )
-from audio2photoreal_pipelines.models.diffusion import (
+from audio2photoreal_pipelines.models.diffusion.losses import training_step_loss
+from audio2photoreal_pipelines.models.diffusion.sampling import sample, sample_long
+from audio2photoreal_pipelines.models.diffusion.schedules import (
     make_sampler,
     make_training_scheduler,
-    sample,
-    sample_long,
-    slice_condition,
-    training_step_loss,
 )
+from audio2photoreal_pipelines.models.diffusion.windowing import slice_condition
 
 FEATURES = 16
 TINY = dict(dim=32, depth=2, heads=4, ff_dim=64, audio_feature_dim=FEATURES)

@@ -7,17 +7,15 @@ import math
 import pytest
 import torch
 
-from audio2photoreal_pipelines.models.diffusion import (
-    diffusion_loss,
+from audio2photoreal_pipelines.models.diffusion.losses import diffusion_loss, training_step_loss
+from audio2photoreal_pipelines.models.diffusion.sampling import sample, sample_long
+from audio2photoreal_pipelines.models.diffusion.schedules import (
+    SAMPLERS,
     make_sampler,
     make_training_scheduler,
     q_sample,
-    sample,
-    sample_long,
-    slice_condition,
-    training_step_loss,
-    window_starts,
 )
+from audio2photoreal_pipelines.models.diffusion.windowing import slice_condition, window_starts
 from tests.models.toys import GaussianToy, SmoothCurveToy
 
 
@@ -54,12 +52,23 @@ def test_ddim_rejects_strides_diffusers_cannot_reproduce() -> None:
 
 def test_samplers_share_the_training_schedule() -> None:
     reference = make_training_scheduler().alphas_cumprod
-    for name in ("ddim", "dpmsolver"):
+    for name in SAMPLERS:
         scheduler = make_sampler(name, num_inference_steps=50)
+        assert isinstance(scheduler, SAMPLERS[name][0])
         assert scheduler.config.prediction_type == "sample"
         torch.testing.assert_close(scheduler.alphas_cumprod, reference)
-    with pytest.raises(ValueError, match="unknown sampler"):
+    assert make_sampler("dpmsolver", num_inference_steps=10).config.algorithm_type == "dpmsolver++"
+    with pytest.raises(ValueError, match=r"unknown sampler 'euler'; expected one of \['ddim'"):
         make_sampler("euler", num_inference_steps=50)
+
+
+def test_a_sampler_added_to_the_registry_is_built_by_name(monkeypatch) -> None:
+    from diffusers import EulerDiscreteScheduler
+
+    monkeypatch.setitem(SAMPLERS, "euler", (EulerDiscreteScheduler, {}))
+    scheduler = make_sampler("euler", num_inference_steps=20)
+    assert isinstance(scheduler, EulerDiscreteScheduler) and len(scheduler.timesteps) == 20
+    assert scheduler.config.prediction_type == "sample"
 
 
 def test_q_sample_is_closed_form() -> None:

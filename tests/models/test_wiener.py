@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
-from audio2photoreal_pipelines.models.diffusion import make_training_scheduler
+from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 from audio2photoreal_pipelines.models.wiener import (
     WienerGain,
     fit_wiener_gain,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audio2photoreal_pipelines.models.diffusion import ConditionalDenoiser, make_training_scheduler
+from audio2photoreal_pipelines.models.diffusion.denoiser import ConditionalDenoiser
+from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 
 
 class GaussianToy(ConditionalDenoiser):

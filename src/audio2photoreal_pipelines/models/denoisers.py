@@ -29,7 +29,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio2photoreal_pipelines.models.audio import AudioEncoder
-from audio2photoreal_pipelines.models.diffusion import ConditionalDenoiser, expand_drop
+from audio2photoreal_pipelines.models.diffusion.denoiser import ConditionalDenoiser, expand_drop
 from audio2photoreal_pipelines.models.transformer import (
     FiLMTransformerDecoder,
     Memory,

@@ -13,7 +13,8 @@ from einops import rearrange
 from torch import Tensor
 
 from audio2photoreal_pipelines.models.denoisers import FaceDenoiser, PoseDenoiser
-from audio2photoreal_pipelines.models.diffusion import make_sampler, sample_long
+from audio2photoreal_pipelines.models.diffusion.sampling import sample_long
+from audio2photoreal_pipelines.models.diffusion.schedules import make_sampler
 from audio2photoreal_pipelines.models.guide import GuideTransformer
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.units import KEYFRAME_STRIDE

@@ -29,7 +29,8 @@ from audio2photoreal_pipelines.data.scenes import Scene, check_person
 from audio2photoreal_pipelines.data.stats import data_stats_to_bytes
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
-from audio2photoreal_pipelines.models.diffusion import make_training_scheduler, training_step_loss
+from audio2photoreal_pipelines.models.diffusion.losses import training_step_loss
+from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 from audio2photoreal_pipelines.training.config import TrainConfig
 from audio2photoreal_pipelines.training.loop import train_data_parallel
 from audio2photoreal_pipelines.training.rng import seed_everything

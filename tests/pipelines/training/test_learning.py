@@ -26,11 +26,11 @@ from audio2photoreal_pipelines.data.windows import WindowSampler, fixed_windows
 from audio2photoreal_pipelines.evaluation.metrics import fit_lip_readout, lip_sync, read_lip
 from audio2photoreal_pipelines.models.builders import build_vq
 from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
-from audio2photoreal_pipelines.models.diffusion import (
+from audio2photoreal_pipelines.models.diffusion.sampling import sample
+from audio2photoreal_pipelines.models.diffusion.schedules import (
     make_sampler,
     make_training_scheduler,
     q_sample,
-    sample,
 )
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.pipelines.ingest import nodes as ingest

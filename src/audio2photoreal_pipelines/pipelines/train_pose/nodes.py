@@ -11,7 +11,7 @@ import torch
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
 from audio2photoreal_pipelines.models.denoisers import PoseDenoiser, build_pose_denoiser
-from audio2photoreal_pipelines.models.diffusion import make_training_scheduler
+from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.models.wiener import fit_wiener_gain
 from audio2photoreal_pipelines.pipelines.training_template import fit_denoiser, registry_identity
