@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,15 @@ def train_data_parallel(
     In a process that already belongs to a group (a torchrun job), this trains as its rank.
     """
     group = joined_group()
+    train_as = partial(
+        train,
+        model,
+        loss_fn,
+        sample_batch,
+        config,
+        checkpoint_dir=checkpoint_dir,
+        description=description,
+    )
     if group is not None:
         if config.processes != 1:
             raise ValueError(
@@ -189,26 +199,9 @@ def train_data_parallel(
                 "starts the processes, so set processes to 1"
             )
         rank, world_size = group
-        return train(
-            model,
-            loss_fn,
-            sample_batch,
-            config,
-            checkpoint_dir=checkpoint_dir,
-            rank=rank,
-            world_size=world_size,
-            description=description,
-        )
+        return train_as(rank=rank, world_size=world_size)
     if config.processes == 1:
-        return train(
-            model,
-            loss_fn,
-            sample_batch,
-            config,
-            checkpoint_dir=checkpoint_dir,
-            log_metrics=log_metrics,
-            description=description,
-        )
+        return train_as(log_metrics=log_metrics)
     if checkpoint_dir is None:
         raise ValueError(
             f"{description}: processes={config.processes} needs a checkpoint folder, "
@@ -216,22 +209,11 @@ def train_data_parallel(
         )
 
     def worker(rank: int, world_size: int) -> None:
-        train(
-            model,
-            loss_fn,
-            sample_batch,
-            config,
-            checkpoint_dir=checkpoint_dir,
-            rank=rank,
-            world_size=world_size,
-            description=description,
-        )
+        train_as(rank=rank, world_size=world_size)
 
     logger.info("%s: training in %d processes", description, config.processes)
     run_local_processes(worker, config.processes, device=select_device(config.device))
-    result = train(
-        model, loss_fn, sample_batch, config, checkpoint_dir=checkpoint_dir, description=description
-    )
+    result = train_as()
     if log_metrics is not None:
         for record in result.history:
             log_metrics({k: v for k, v in record.items() if k != "step"}, int(record["step"]))
