@@ -42,8 +42,7 @@ from audio2photoreal_pipelines.pipelines.training_template import make_windows
 from audio2photoreal_pipelines.training.rng import seed_everything
 from tests.conftest import PROJECT_ROOT, project_parameters
 
-# One worker runs the whole module, so the person and the trained VQ its tests share are made once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("learning")]
+pytestmark = pytest.mark.slow
 
 CLIP_FRAMES = 150  # held-out clips scored by the denoisers
 NUM_CLIPS = 8
