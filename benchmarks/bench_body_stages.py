@@ -90,8 +90,8 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
     )
     run["sample"] = run.pop("params:sample")
     inputs, stats = run["sample_inputs"], run["data_stats"]
-    fields = SamplingConfig.__dataclass_fields__
-    config = SamplingConfig(**{k: v for k, v in run["sample"].items() if k in fields})
+    fields = SamplingConfig.model_fields
+    config = SamplingConfig(**{k: v for k, v in run["sample"].as_dict().items() if k in fields})
     reps = config.num_repetitions
     mean, std = motion_mean_std(stats, "body")
     gt = inputs["gt_body"]  # (S, T, 104) normalised
@@ -99,7 +99,7 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
     keyframes, mask = gt[:, ::KEYFRAME_STRIDE], length_mask[:, ::KEYFRAME_STRIDE]
     truth = run["evaluation_truth"]
     strokes = None if truth.get("strokes") is None else [np.asarray(s) for s in truth["strokes"]]
-    generator = torch.Generator().manual_seed(run["sample"]["seed"])
+    generator = torch.Generator().manual_seed(run["sample"].seed)
 
     rng = np.random.default_rng(0)
     pool = normalise(run["baseline_pool"]["body"], mean, std)[:, : gt.shape[1]]

@@ -15,7 +15,7 @@ import torch
 from _timing import interleaved_medians, machine_info, model_params, print_json, ratio
 
 from audio2photoreal_pipelines.data.windows import feature_index
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.diffusion.sampling import sample
 from audio2photoreal_pipelines.models.diffusion.schedules import make_sampler
 from audio2photoreal_pipelines.training.device import select_device

@@ -54,7 +54,7 @@ def sample_and_score(run: dict, config: SamplingConfig, clips: int) -> dict[str,
     inputs, stats = run["sample_inputs"], run["data_stats"]
     features = torch.from_numpy(inputs["audio_features"][:clips])
     length_mask = torch.from_numpy(inputs["length_mask"][:clips])
-    generator = torch.Generator().manual_seed(run["params:sample"]["seed"])
+    generator = torch.Generator().manual_seed(run["params:sample"].seed)
     start = time.perf_counter()
     with torch.inference_mode():
         body, _ = generate_body(
@@ -128,8 +128,8 @@ def main(
         ],
         ["vq", "guide", "face", "pose"],
     )
-    params = run["params:sample"]
-    fields = SamplingConfig.__dataclass_fields__
+    params = run["params:sample"].as_dict()
+    fields = SamplingConfig.model_fields
     base = {k: v for k, v in params.items() if k in fields} | {"num_repetitions": reps}
     rows = [
         sample_and_score(run, SamplingConfig(**base | {"sampler": s, "steps": n}), clips)

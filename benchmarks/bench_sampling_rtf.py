@@ -17,8 +17,12 @@ from typing import Any
 import torch
 from _timing import CONF_DIR, machine_info, model_params, print_json, sync_device
 
-from audio2photoreal_pipelines.models.builders import build_guide, build_vq
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import (
+    build_face_denoiser,
+    build_guide,
+    build_pose_denoiser,
+    build_vq,
+)
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
 from audio2photoreal_pipelines.parameters import load_parameters
 from audio2photoreal_pipelines.training.device import select_device
@@ -97,7 +101,7 @@ def main(*, size: str = "paper", quick: bool = False) -> dict[str, Any]:
     }
     if quick:
         samplers = {"ddim5": {**configured, "sampler": "ddim", "steps": 5}}
-    fields = SamplingConfig.__dataclass_fields__
+    fields = SamplingConfig.model_fields
     results: dict[str, Any] = {
         "machine": machine_info(device),
         "size": size,

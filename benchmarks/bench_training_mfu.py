@@ -20,7 +20,7 @@ import torch
 from _timing import interleaved_medians, machine_info, model_params, print_json, sync_device
 from torch.utils.flop_counter import FlopCounterMode
 
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.diffusion.losses import training_step_loss
 from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 from audio2photoreal_pipelines.training.device import autocast_context, select_device, set_tf32

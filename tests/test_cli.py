@@ -44,7 +44,10 @@ def test_bad_input_is_one_clear_message_not_a_traceback(project_copy: Path) -> N
     result = _kedro(project_copy, "--pipelines", "ingest", **{"dataset.source": "ftp"})
     assert result.returncode == 1
     last_lines = result.stderr.strip().splitlines()[-2:]
-    assert last_lines[0] == "Error: dataset.source must be 'synthetic', 'url' or 'local', got 'ftp'"
+    assert last_lines[0] == (
+        "Error: parameter dataset.source: Input should be 'synthetic', 'url' or 'local', "
+        "got 'ftp' (set in --params)"
+    )
     assert "Traceback" not in result.stderr
 
 

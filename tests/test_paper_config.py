@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audio2photoreal_pipelines.models.builders import build_guide, build_vq
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
-from audio2photoreal_pipelines.models.generate import SamplingConfig
+from audio2photoreal_pipelines.models.builders import (
+    build_face_denoiser,
+    build_guide,
+    build_pose_denoiser,
+    build_vq,
+)
+from audio2photoreal_pipelines.serving import SampleParams
 from audio2photoreal_pipelines.training.config import TrainConfig
 from tests.conftest import project_parameters
 from tests.models import upstream_counts as upstream
@@ -93,7 +97,6 @@ UPSTREAM_SAMPLING = {
     "temperature": 1.0,
     "top_k": None,
     "window": 600,
-    "keyframe_step": 30,
 }
 
 
@@ -149,7 +152,7 @@ def test_paper_merges_into_base_key_by_key(paper, base):
 
 def test_paper_train_windows_and_objectives_are_upstreams(paper):
     for block, expected in UPSTREAM_TRAIN.items():
-        config = TrainConfig.from_params(paper[block]["train"])
+        config = TrainConfig.model_validate(paper[block]["train"])
         assert {key: getattr(config, key) for key in expected} == expected, block
         windows = paper[block]["windows"]
         assert (windows["min_frames"], windows["max_frames"]) == UPSTREAM_WINDOWS[block]
@@ -160,7 +163,7 @@ def test_paper_sampling_is_upstreams(paper):
     sample = paper["sample"]
     assert {key: sample[key] for key in UPSTREAM_SAMPLING} == UPSTREAM_SAMPLING
     assert sample["seed"] == 10
-    SamplingConfig(**{k: sample[k] for k in UPSTREAM_SAMPLING})
+    SampleParams.model_validate(sample)
 
 
 def test_paper_audio_widths_match_the_default_log_mel_features(paper):

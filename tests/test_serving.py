@@ -22,11 +22,17 @@ from mlflow.exceptions import MlflowException
 
 from audio2photoreal_pipelines.data.scenes import discover_scenes, face_valid_mask
 from audio2photoreal_pipelines.data.stats import compute_data_stats
-from audio2photoreal_pipelines.models.builders import build_guide, build_vq
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import (
+    build_face_denoiser,
+    build_guide,
+    build_pose_denoiser,
+    build_vq,
+)
+from audio2photoreal_pipelines.parameters import AudioFeatureParams
 from audio2photoreal_pipelines.serving import (
     SIGNATURE,
     PersonSampler,
+    SampleParams,
     input_example,
     save_sampler_artifacts,
 )
@@ -51,8 +57,8 @@ def untrained_sampler_artifacts(root: Path) -> dict[str, str]:
         "face": build_face_denoiser(params["face"]["model"]),
         "pose": build_pose_denoiser(params["pose"]["model"]),
     }
-    sample = params["sample"] | {"num_repetitions": 2}
-    features = params["audio_features"]
+    sample = SampleParams.model_validate(params["sample"] | {"num_repetitions": 2})
+    features = AudioFeatureParams.model_validate(params["audio_features"])
     return save_sampler_artifacts(root / "artifacts", modules, stats, sample, features)
 
 

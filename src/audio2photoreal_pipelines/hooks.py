@@ -11,8 +11,10 @@ import requests
 from filelock import FileLock, Timeout
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
-from audio2photoreal_pipelines.data.acquire import check_person_id
+from audio2photoreal_pipelines.data.acquire import DatasetParams
+from audio2photoreal_pipelines.parameter_block import ParameterBlock
 from audio2photoreal_pipelines.training.threads import configure_torch_threads
 
 
@@ -73,11 +75,12 @@ class ProjectRunLockHook:
 
 class PersonIdHook:
     """Refuse a person id that is a path (``../x``, ``/abs``) before any dataset is touched:
-    the id names the data folders and the registered models."""
+    the id names the data folders and the registered models. Kedro validates ``params:dataset``
+    only for the pipelines that take it; the id names folders for every pipeline."""
 
     @hook_impl
     def before_pipeline_run(self, catalog: Any) -> None:
-        check_person_id(catalog.load("params:dataset")["person"])
+        DatasetParams.model_validate(catalog.load("params:dataset"))
 
 
 class TrackingServerUnreachable(RuntimeError):
@@ -125,3 +128,18 @@ class TrackingServerHook:
         except MissingConfigException:
             return
         check_tracking_server(server.get("mlflow_tracking_uri"))
+
+
+class TypedParamsMlflowHook(MlflowHook):
+    """kedro-mlflow's hook (registered here in place of its own, settings.py), logging each typed
+    parameter block key by key, ``vq.train.steps``, as it does for plain dicts: it flattens only
+    dicts, and would log a block as one string."""
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool):
+        plain = {
+            name: value.as_dict() if isinstance(value, ParameterBlock) else value
+            for name, value in inputs.items()
+        }
+        # Returns None: a dict returned here would replace the node's own inputs.
+        super().before_node_run(node, catalog, plain, is_async)

@@ -50,6 +50,8 @@ from audio2photoreal_pipelines.data.stats import load_data_stats, save_data_stat
 from audio2photoreal_pipelines.data.user_audio import UserAudioError, prepare_user_audio
 from audio2photoreal_pipelines.models.audio import make_feature_extractor
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
+from audio2photoreal_pipelines.parameter_block import Count, ParameterError, PositiveCount
+from audio2photoreal_pipelines.parameters import AudioFeatureParams
 from audio2photoreal_pipelines.training.device import select_device
 from audio2photoreal_pipelines.units import SAMPLE_RATE, SAMPLES_PER_FRAME
 
@@ -79,44 +81,47 @@ SIGNATURE = ModelSignature(
 )
 
 
-# Not sampler settings; model_alias is read by the catalog, but `--params sample.model_alias=`
-# also merges it into params:sample.
-SAMPLING_KEYS = {"audio", "max_clips", "seed", "device", "model_alias"}
+class SampleParams(SamplingConfig):
+    """``params:sample``: the sampler's settings, and which clips, with what seed, on what device.
 
+    ``model_alias`` is read by the catalog (``runtime_params``); ``--params sample.model_alias=``
+    also merges it here.
+    """
 
-def sampling_config(sample: Mapping[str, Any]) -> SamplingConfig:
-    """The sampler settings of a ``params:sample`` block (raises on an unknown key)."""
-    return SamplingConfig(**{k: v for k, v in sample.items() if k not in SAMPLING_KEYS})
+    audio: str | None = None
+    max_clips: PositiveCount | None = None
+    seed: Count = 10
+    device: str = "auto"
+    model_alias: str = "champion"
 
 
 def sample_clips(
     models: Mapping[str, torch.nn.Module],
     inputs: Mapping[str, np.ndarray],
     data_stats: Mapping[str, np.ndarray],
-    sample: Mapping[str, Any],
+    sample: SampleParams,
 ) -> dict[str, np.ndarray]:
     """``num_repetitions`` samples of each clip of `inputs`, in raw units.
 
     ``models`` maps vq, guide, face and pose to their modules. Returns repetition-major
     body (R, S, T, 104), guide_poses (R, S, K, 104), face (R, S, T, 256) and lengths (S,).
     """
-    config = sampling_config(sample)
-    device = select_device(sample.get("device", "auto"))
-    generator = torch.Generator(device=device).manual_seed(sample["seed"])
+    device = select_device(sample.device)
+    generator = torch.Generator(device=device).manual_seed(sample.seed)
     features = torch.from_numpy(inputs["audio_features"]).to(device)
     length_mask = torch.from_numpy(inputs["length_mask"]).to(device)
     vq, guide, face, pose = (models[kind].to(device).eval() for kind in KINDS)
     logger.info(
         "Sampling %d clip(s) x %d repetitions (%s, %d steps) on %s",
         length_mask.shape[0],
-        config.num_repetitions,
-        config.sampler,
-        config.steps,
+        sample.num_repetitions,
+        sample.sampler,
+        sample.steps,
         device,
     )
     with torch.inference_mode():
-        body, guide_poses = generate_body(vq, guide, pose, features, length_mask, config, generator)
-        face_codes = generate_face(face, features, length_mask, config, generator)
+        body, guide_poses = generate_body(vq, guide, pose, features, length_mask, sample, generator)
+        face_codes = generate_face(face, features, length_mask, sample, generator)
     pose_mean, pose_std = motion_mean_std(data_stats, "body")
     code_mean, code_std = motion_mean_std(data_stats, "face")
     return {
@@ -128,7 +133,7 @@ def sample_clips(
 
 
 def user_audio_inputs(
-    audio: np.ndarray, data_stats: Mapping[str, np.ndarray], feature_params: Mapping[str, Any]
+    audio: np.ndarray, data_stats: Mapping[str, np.ndarray], feature_params: AudioFeatureParams
 ) -> dict[str, np.ndarray]:
     """Model inputs for one clip of raw audio (N, 2) at 48 kHz: the ``sample`` pipeline's form.
 
@@ -137,7 +142,7 @@ def user_audio_inputs(
     mean, std = audio_mean_std(data_stats)
     waveform = torch.from_numpy(normalise(audio, mean, std))[None]
     with torch.inference_mode():
-        features = make_feature_extractor(**feature_params)(waveform)
+        features = make_feature_extractor(**feature_params.extractor_options())(waveform)
     frames = audio.shape[0] // SAMPLES_PER_FRAME
     return {
         "audio": waveform.numpy(),
@@ -216,8 +221,8 @@ class PersonSampler(mlflow.pyfunc.PythonModel):
         }
         self.data_stats = load_data_stats(context.artifacts["data_stats"])
         settings = json.loads(Path(context.artifacts["settings"]).read_text())
-        self.sample = settings["sample"]
-        self.audio_features = settings["audio_features"]
+        self.sample = SampleParams.model_validate(settings["sample"])
+        self.audio_features = AudioFeatureParams.model_validate(settings["audio_features"])
 
     # No type hints: MLflow would read them as a schema of its own, and SIGNATURE is the schema.
     def predict(self, context, model_input, params=None):
@@ -232,27 +237,31 @@ class PersonSampler(mlflow.pyfunc.PythonModel):
 
         ``sampler`` ("ddim" or "dpmsolver") overrides the bundled one with its own step count.
         """
-        sample = dict(self.sample)
+        sample = self.sample.as_dict()
         if sampler is not None and sampler != sample["sampler"]:
             sample.update(sampler=sampler, steps=SAMPLER_STEPS[sampler])
         for key, kind in [(k, int) for k in _INT_FIELDS[:2]] + [(k, float) for k in _FLOAT_FIELDS]:
             sample[key] = _number(record, key, kind, sample[key])
         if not 1 <= sample["num_repetitions"] <= MAX_REPETITIONS:
             raise bad_request(f"num_repetitions must be 1 ... {MAX_REPETITIONS}")
-        audio = request_audio(record, sample["seed"])
+        try:
+            settings = SampleParams.model_validate(sample)
+        except ParameterError as err:
+            raise bad_request(str(err)) from None
+        audio = request_audio(record, settings.seed)
         inputs = user_audio_inputs(audio, self.data_stats, self.audio_features)
-        return sample_clips(self.models, inputs, self.data_stats, sample), inputs
+        return sample_clips(self.models, inputs, self.data_stats, settings), inputs
 
 
 def save_sampler_artifacts(
     folder: Path,
     modules: Mapping[str, torch.nn.Module],
     data_stats: Mapping[str, np.ndarray],
-    sample: Mapping[str, Any],
-    audio_features: Mapping[str, Any],
+    sample: SampleParams,
+    audio_features: AudioFeatureParams,
 ) -> dict[str, str]:
     """Write what `PersonSampler.load_context` reads into ``folder``; return the artifact paths."""
-    if audio_features.get("vq_wav2vec_checkpoint"):
+    if audio_features.vq_wav2vec_checkpoint:
         raise ValueError(
             "the servable model supports log-mel audio features only; "
             "audio_features.vq_wav2vec_checkpoint is set"
@@ -265,8 +274,8 @@ def save_sampler_artifacts(
         artifacts[kind] = str(path)
     save_data_stats(dict(data_stats), folder / "data_stats.pth")
     settings = {
-        "sample": {k: v for k, v in sample.items() if k not in ("audio", "max_clips")},
-        "audio_features": dict(audio_features),
+        "sample": sample.model_dump(mode="json", exclude={"audio", "max_clips"}),
+        "audio_features": audio_features.as_dict(),
     }
     (folder / "settings.json").write_text(json.dumps(settings, indent=2))
     artifacts["data_stats"] = str(folder / "data_stats.pth")

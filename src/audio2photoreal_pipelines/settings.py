@@ -7,6 +7,7 @@ from audio2photoreal_pipelines.hooks import (
     ProjectRunLockHook,
     TorchThreadsHook,
     TrackingServerHook,
+    TypedParamsMlflowHook,
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -17,4 +18,13 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-HOOKS = (TrackingServerHook(), PersonIdHook(), ProjectRunLockHook(), TorchThreadsHook())
+# kedro-mlflow's hook is registered by the project, in the place its plugin entry point took (last,
+# so called first), as a subclass that logs typed parameter blocks key by key.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution name as Kedro reads it
+HOOKS = (
+    TrackingServerHook(),
+    PersonIdHook(),
+    ProjectRunLockHook(),
+    TorchThreadsHook(),
+    TypedParamsMlflowHook(),
+)

@@ -63,8 +63,8 @@ def run_pipeline_in_memory(pipeline: Any, catalog: Any) -> dict[str, Any]:
     return produced
 
 
-def _init_group(train_params: dict) -> None:
-    device = select_device(TrainConfig.from_params(train_params).device)
+def _init_group(train: TrainConfig) -> None:
+    device = select_device(train.device)
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -89,13 +89,13 @@ def main(pipeline: str, env: str | None, params: dict) -> None:
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
         catalog = session.load_context().catalog
         namespace = TRAINING_PIPELINES[pipeline]
-        train_params = catalog.load(f"params:{namespace}.train")
-        if train_params.get("processes", 1) != 1:
+        train: TrainConfig = catalog.load(f"params:{namespace}.train")
+        if train.processes != 1:
             raise click.UsageError(
                 f"{namespace}.train.processes must be 1 under torchrun: torchrun starts the "
                 "processes (--nproc-per-node)"
             )
-        _init_group(train_params)
+        _init_group(train)
         try:
             run_pipeline_in_memory(pipelines[pipeline], catalog)
             dist.barrier()

@@ -1,10 +1,21 @@
-"""Model builders: every YAML key is used, unknown or missing keys fail clearly."""
+"""Model blocks: every YAML key is a constructor keyword; unknown, missing or refused values fail
+on one line naming the key, before anything is built."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from audio2photoreal_pipelines.models.builders import build_guide, build_vq
+from audio2photoreal_pipelines.models.builders import (
+    FaceParams,
+    GuideParams,
+    PoseParams,
+    VQParams,
+    build_guide,
+    build_vq,
+)
+from audio2photoreal_pipelines.parameter_block import ParameterError
 
 VQ_PARAMS = {"input_dim": 12, "width": 8, "num_quantizers": 2, "codebook_size": 16}
 GUIDE_PARAMS = {
@@ -27,7 +38,7 @@ def test_build_vq_uses_every_key():
 
 
 def test_build_vq_rejects_unknown_keys():
-    with pytest.raises(ValueError, match=r"vq parameters: unknown parameters \['latent_dim'\]"):
+    with pytest.raises(ParameterError, match=r"^latent_dim: unknown key"):
         build_vq(VQ_PARAMS | {"latent_dim": 512})
 
 
@@ -42,15 +53,30 @@ def test_build_guide_takes_vocabulary_from_the_vq():
 
 
 def test_build_guide_rejects_a_vocabulary_that_disagrees_with_the_vq():
-    with pytest.raises(ValueError, match="codebook_size=32 but the VQ has 16"):
+    with pytest.raises(ValueError, match="guide.model.codebook_size: 32 but the VQ has 16"):
         build_guide(GUIDE_PARAMS | {"codebook_size": 32}, vq=build_vq(VQ_PARAMS))
 
 
 def test_build_guide_rejects_unknown_and_missing_keys():
-    with pytest.raises(ValueError, match=r"unknown parameters \['num_audio_layers'\]"):
+    with pytest.raises(ParameterError, match=r"^num_audio_layers: unknown key"):
         build_guide(GUIDE_PARAMS | {"num_audio_layers": 2})
-    with pytest.raises(ValueError, match=r"missing parameters \['audio_dim'\]"):
+    with pytest.raises(ParameterError, match=r"^audio_dim: Field required"):
         build_guide({k: v for k, v in GUIDE_PARAMS.items() if k != "audio_dim"})
     bad_audio = GUIDE_PARAMS | {"audio_encoder": {"layers": 3}}
-    with pytest.raises(ValueError, match=r"audio_encoder: unknown parameters \['layers'\]"):
+    with pytest.raises(ParameterError, match=r"^audio_encoder.layers: unknown key"):
         build_guide(bad_audio)
+
+
+@pytest.mark.parametrize(
+    ("block", "settings", "problem"),
+    [
+        (FaceParams, {"dim": 130, "heads": 4}, "dim 130 must split into 4 heads"),
+        (PoseParams, {"depth": True}, "depth: Input should be a valid integer, got True"),
+        (PoseParams, {"keyframe_stride": 15}, "keyframe_stride: unknown key"),
+        (VQParams, {"width": -3}, "VQVAE refuses these parameters"),
+        (GuideParams, {"audio_dim": 80, "dropout": "x"}, "dropout: Input should be a valid number"),
+    ],
+)
+def test_a_value_the_model_refuses_fails_before_anything_is_built(block, settings, problem):
+    with pytest.raises(ParameterError, match=re.escape(problem)):
+        block.model_validate(settings)

@@ -14,7 +14,7 @@ The rotary frequencies (a parameter with requires_grad=False) are not counted.
 
 from __future__ import annotations
 
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import build_face_denoiser, build_pose_denoiser
 from tests.models import upstream_counts as upstream
 
 

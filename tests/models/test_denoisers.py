@@ -7,12 +7,11 @@ import math
 import pytest
 import torch
 
+from audio2photoreal_pipelines.models.builders import build_face_denoiser, build_pose_denoiser
 from audio2photoreal_pipelines.models.denoisers import (
     CausalPoseConvHead,
     FaceDenoiser,
     PoseDenoiser,
-    build_face_denoiser,
-    build_pose_denoiser,
     interpolate_keyframes,
 )
 from audio2photoreal_pipelines.models.diffusion.losses import training_step_loss
@@ -22,6 +21,7 @@ from audio2photoreal_pipelines.models.diffusion.schedules import (
     make_training_scheduler,
 )
 from audio2photoreal_pipelines.models.diffusion.windowing import slice_condition
+from audio2photoreal_pipelines.parameter_block import ParameterError
 
 FEATURES = 16
 TINY = dict(dim=32, depth=2, heads=4, ff_dim=64, audio_feature_dim=FEATURES)
@@ -198,11 +198,11 @@ def test_builders_take_plain_dicts_and_reject_unknown_keys() -> None:
     pose = build_pose_denoiser({**TINY, "conv_dropout": 0.1})
     assert len(face.audio_encoder.convs) == 1 and face.decoder.num_memories == 1
     assert pose.decoder.num_memories == 2
-    with pytest.raises(ValueError, match="latent_dim"):
+    with pytest.raises(ParameterError, match="^latent_dim: unknown key"):
         build_face_denoiser({**TINY, "latent_dim": 64})
-    with pytest.raises(ValueError, match="conv_dropout"):
+    with pytest.raises(ParameterError, match="^conv_dropout: unknown key"):
         build_face_denoiser({**TINY, "conv_dropout": 0.1})
-    with pytest.raises(ValueError, match="audio_encoder.*out_dim"):
+    with pytest.raises(ParameterError, match="^audio_encoder.out_dim: unknown key"):
         build_pose_denoiser({**TINY, "audio_encoder": {"out_dim": 8}})
 
 

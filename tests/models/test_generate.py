@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -11,12 +13,15 @@ from audio2photoreal_pipelines.models.generate import (
     generate_body_from_keyframes,
     generate_face,
 )
+from audio2photoreal_pipelines.parameter_block import ParameterError
+from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
 
 
 class _Stub(torch.nn.Module):
     def __init__(self, nfeats: int) -> None:
         super().__init__()
         self.nfeats = nfeats
+        self.keyframe_stride = KEYFRAME_STRIDE
 
 
 @pytest.fixture
@@ -85,8 +90,16 @@ def test_max_batch_diffuses_the_rows_in_groups_and_keeps_their_order(monkeypatch
     assert face[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
-def test_max_batch_below_one_is_refused(calls):
-    length_mask = torch.ones(2, 90, dtype=torch.bool)
-    config = SamplingConfig(num_repetitions=1, max_batch=0)
-    with pytest.raises(ValueError, match="sample.max_batch"):
-        generate_face(_Stub(256), torch.randn(2, 300, 8), length_mask, config, None)
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"max_batch": 0}, "max_batch: Input should be greater than or equal to 1"),
+        ({"sampler": "euler"}, "unknown sampler 'euler'; known: ddim, dpmsolver"),
+        ({"overlap": 600}, "overlap 600 must be shorter than its window 600"),
+        ({"body_window": 100, "body_overlap": 100}, "body_overlap 100 must be shorter"),
+        ({"keyframe_step": 15}, "keyframe_step: unknown key"),
+    ],
+)
+def test_sampling_settings_that_cannot_work_are_refused(settings, problem):
+    with pytest.raises(ParameterError, match=re.escape(problem)):
+        SamplingConfig.model_validate(settings)

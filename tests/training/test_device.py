@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -80,5 +78,5 @@ def test_fused_adamw_only_where_every_parameter_is_on_cuda(device):
     config = TrainConfig(steps=1, batch_size=1, lr=1e-3)
     optimizer, _ = build_optimizer(model, config)
     assert bool(optimizer.defaults["fused"]) == (device == "cuda")
-    unfused, _ = build_optimizer(model, dataclasses.replace(config, fused_adamw=False))
+    unfused, _ = build_optimizer(model, config.model_copy(update=dict(fused_adamw=False)))
     assert not unfused.defaults["fused"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,7 @@ def _config(**changes) -> TrainConfig:
         seed=0,
         device="cpu",
     )
-    return dataclasses.replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path):
@@ -107,7 +106,7 @@ def _train_and_save(folder: Path, config: TrainConfig, checkpoint_dir: Path | No
 
 
 def test_ranks_draw_their_own_data_and_end_with_identical_weights(tmp_path):
-    config = dataclasses.replace(RESUME_CONFIG, processes=2)
+    config = RESUME_CONFIG.model_copy(update=dict(processes=2))
     run_local_processes(_train_and_save(tmp_path, config, tmp_path / "ckpt"), 2, device=CPU)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     for name in rank0:
@@ -123,12 +122,12 @@ def test_ranks_draw_their_own_data_and_end_with_identical_weights(tmp_path):
 
 
 def test_two_processes_resume_to_the_same_weights(tmp_path):
-    config = dataclasses.replace(RESUME_CONFIG, processes=2)
+    config = RESUME_CONFIG.model_copy(update=dict(processes=2))
     (tmp_path / "a").mkdir()
     run_local_processes(_train_and_save(tmp_path / "a", config, tmp_path / "ca"), 2, device=CPU)
     # Stop after the first checkpoint, then run again to the end: the resume restores every
     # rank's RNG state, so the result is the uninterrupted one.
-    stopped = dataclasses.replace(config, steps=config.checkpoint_every)
+    stopped = config.model_copy(update=dict(steps=config.checkpoint_every))
     for folder, run_config in (("b1", stopped), ("b", config)):
         (tmp_path / folder).mkdir()
         run_local_processes(

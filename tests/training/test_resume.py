@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
@@ -74,7 +73,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, caplog):
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_corrupt_newest_checkpoint_is_skipped_with_warning(tmp_path, caplog, damage):
-    config = dataclasses.replace(RESUME_CONFIG, steps=20)
+    config = RESUME_CONFIG.model_copy(update=dict(steps=20))
     reference = train(make_model(), loss_fn, sample_batch, config, checkpoint_dir=tmp_path)
     newest = tmp_path / "step_00000020.pt"
     data = newest.read_bytes()
@@ -98,7 +97,7 @@ def test_flipped_byte_in_tensor_data_fails_the_checksum(tmp_path):
         model,
         loss_fn,
         sample_batch,
-        dataclasses.replace(RESUME_CONFIG, steps=10),
+        RESUME_CONFIG.model_copy(update=dict(steps=10)),
         checkpoint_dir=tmp_path,
     )
     path = result.final_checkpoint
@@ -114,7 +113,7 @@ def test_flipped_byte_in_tensor_data_fails_the_checksum(tmp_path):
 
 
 def test_finished_run_returns_without_training(tmp_path, caplog):
-    config = dataclasses.replace(RESUME_CONFIG, steps=10)
+    config = RESUME_CONFIG.model_copy(update=dict(steps=10))
     first = train(make_model(), loss_fn, sample_batch, config, checkpoint_dir=tmp_path)
 
     def must_not_train(model, batch, generator):
@@ -135,7 +134,7 @@ def test_checkpoint_beyond_requested_steps_is_an_error(tmp_path):
         make_model(),
         loss_fn,
         sample_batch,
-        dataclasses.replace(RESUME_CONFIG, steps=20),
+        RESUME_CONFIG.model_copy(update=dict(steps=20)),
         checkpoint_dir=tmp_path,
     )
     with pytest.raises(ValueError, match="beyond steps=10"):
@@ -143,13 +142,13 @@ def test_checkpoint_beyond_requested_steps_is_an_error(tmp_path):
             make_model(),
             loss_fn,
             sample_batch,
-            dataclasses.replace(RESUME_CONFIG, steps=10),
+            RESUME_CONFIG.model_copy(update=dict(steps=10)),
             checkpoint_dir=tmp_path,
         )
 
 
 def test_checkpoint_holds_full_state_and_loads_weights_only(tmp_path):
-    config = dataclasses.replace(RESUME_CONFIG, steps=12, checkpoint_every=5, keep_checkpoints=2)
+    config = RESUME_CONFIG.model_copy(update=dict(steps=12, checkpoint_every=5, keep_checkpoints=2))
     result = train(make_model(), loss_fn, sample_batch, config, checkpoint_dir=tmp_path)
 
     assert _names(tmp_path) == ["step_00000010.pt", "step_00000012.pt"]
@@ -182,7 +181,7 @@ def test_stale_temporary_from_killed_write_is_removed(tmp_path, caplog):
         make_model(),
         loss_fn,
         sample_batch,
-        dataclasses.replace(RESUME_CONFIG, steps=10),
+        RESUME_CONFIG.model_copy(update=dict(steps=10)),
         checkpoint_dir=tmp_path,
     )
     assert _names(tmp_path) == ["step_00000010.pt"]
@@ -194,7 +193,7 @@ def test_changed_hyperparameter_on_resume_is_warned(tmp_path, caplog):
         make_model(),
         loss_fn,
         sample_batch,
-        dataclasses.replace(RESUME_CONFIG, steps=10),
+        RESUME_CONFIG.model_copy(update=dict(steps=10)),
         checkpoint_dir=tmp_path,
     )
     caplog.set_level(logging.WARNING, logger=LOOP_LOGGER)
@@ -202,7 +201,7 @@ def test_changed_hyperparameter_on_resume_is_warned(tmp_path, caplog):
         make_model(),
         loss_fn,
         sample_batch,
-        dataclasses.replace(RESUME_CONFIG, steps=12, lr=5e-3),
+        RESUME_CONFIG.model_copy(update=dict(steps=12, lr=5e-3)),
         checkpoint_dir=tmp_path,
     )
     assert "different lr" in caplog.text

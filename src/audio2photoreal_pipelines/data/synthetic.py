@@ -27,17 +27,22 @@ Pose and face are float32: training works in float32 and it halves the files (up
 unknown). Missing face frames hold `code_mean`. Pose column 3 is not wrapped into [0, 2pi).
 """
 
+from __future__ import annotations
+
 import io
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import soundfile as sf
+from pydantic import Field, Strict, model_validator
 from scipy.signal import lfilter
 
 from audio2photoreal_pipelines.atomic import atomic_write
+from audio2photoreal_pipelines.parameter_block import Count, ParameterBlock, PositiveCount
 from audio2photoreal_pipelines.units import BODY_DIM, FACE_DIM, FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 # Bumped whenever the same configuration would generate different content, so that a person
@@ -74,31 +79,28 @@ _HOLD_SECONDS = 0.4  # a gesture is held this long after its stroke
 _RETRACT_SECONDS = 0.8  # then relaxes towards rest with this time constant
 
 
-@dataclass(frozen=True, kw_only=True)
-class SyntheticConfig:
-    """What to generate: one person of `num_scenes` scenes lasting `min_seconds`..`max_seconds`."""
+class SyntheticConfig(ParameterBlock):
+    """What to generate: one person of `num_scenes` scenes lasting `min_seconds`..`max_seconds`
+    (``params:synthetic``, with the person from ``params:dataset``)."""
 
     person: str = "SYN001"
-    seed: int = 0
-    num_scenes: int = 31
-    min_seconds: float = 30
+    seed: Count = 0
+    num_scenes: Annotated[int, Strict(), Field(ge=1, le=99)] = 31
+    min_seconds: Annotated[float, Field(ge=1)] = 30
     max_seconds: float = 90
-    faceless_scene: int | None = 2  # 1-based scene whose face is missing in every frame
-    missing_burst_fraction: float = 0.02  # fraction of face frames missing in short bursts
+    faceless_scene: PositiveCount | None = 2  # 1-based scene whose face is missing in every frame
+    # fraction of face frames missing in short bursts
+    missing_burst_fraction: Annotated[float, Field(ge=0, lt=0.5)] = 0.02
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.num_scenes <= 99:
-            raise ValueError(f"num_scenes must be in 1..99, got {self.num_scenes}")
-        if not 1 <= self.min_seconds <= self.max_seconds:
+    @model_validator(mode="after")
+    def _consistent(self) -> SyntheticConfig:
+        if self.min_seconds > self.max_seconds:
             raise ValueError(
-                f"need 1 <= min_seconds <= max_seconds, got {self.min_seconds}, {self.max_seconds}"
+                f"min_seconds {self.min_seconds} is more than max_seconds {self.max_seconds}"
             )
-        if self.faceless_scene is not None and not 1 <= self.faceless_scene <= self.num_scenes:
-            raise ValueError(f"faceless_scene must be in 1..{self.num_scenes} or None")
-        if not 0 <= self.missing_burst_fraction < 0.5:
-            raise ValueError(
-                f"missing_burst_fraction must be in [0, 0.5), got {self.missing_burst_fraction}"
-            )
+        if self.faceless_scene is not None and self.faceless_scene > self.num_scenes:
+            raise ValueError(f"faceless_scene must be in 1..{self.num_scenes} or null")
+        return self
 
 
 @dataclass(frozen=True)

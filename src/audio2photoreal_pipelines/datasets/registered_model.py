@@ -260,10 +260,10 @@ class RegisteredSamplerDataset(AbstractDataset[dict, Any]):
     """A person's servable sampler (`serving.PersonSampler`) as a registered pyfunc model.
 
     ``save`` takes ``{"components": {kind: {"name", "version"}}, "data_stats", "sample",
-    "audio_features", "champion"}``: it bundles those registered versions of the four models with
-    the stats and settings, registers a new version (or reuses the one that bundles the same
-    versions and settings) and points ``alias`` at it when ``champion`` is true. ``load`` gives
-    the pyfunc model under ``alias``.
+    "audio_features", "champion"}`` (sample and audio_features are their typed parameter blocks):
+    it bundles those registered versions of the four models with the stats and settings, registers
+    a new version (or reuses the one that bundles the same versions and settings) and points
+    ``alias`` at it when ``champion`` is true. ``load`` gives the pyfunc model under ``alias``.
     """
 
     def __init__(
@@ -288,8 +288,8 @@ class RegisteredSamplerDataset(AbstractDataset[dict, Any]):
         identity = json.dumps(
             {
                 "components": {k: f"{c['name']}/{c['version']}" for k, c in components.items()},
-                "sample": data["sample"],
-                "audio_features": data["audio_features"],
+                "sample": data["sample"].as_dict(),
+                "audio_features": data["audio_features"].as_dict(),
             },
             sort_keys=True,
         )

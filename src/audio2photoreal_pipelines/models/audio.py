@@ -385,6 +385,12 @@ def load_vq_wav2vec(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> VqWa
     return extractor
 
 
+def feature_width(n_mels: int, vq_wav2vec_checkpoint: str | Path | None = None) -> int:
+    """C, the width of the features ``make_feature_extractor`` gives with these settings."""
+    per_channel = VQ_WAV2VEC_CONV_LAYERS[-1][0] if vq_wav2vec_checkpoint else n_mels
+    return 2 * per_channel
+
+
 def make_feature_extractor(
     *, n_mels: int = 40, vq_wav2vec_checkpoint: str | Path | None = None
 ) -> nn.Module:

@@ -1,71 +1,125 @@
-"""Build models from plain parameter dicts (the YAML), rejecting unknown or missing keys.
+"""Each model's parameter block (``params:<model>.model``), and the model built from it.
 
-Every key maps to a constructor keyword, so no setting can be parsed and then ignored (as
-several of upstream's are, docs/upstream.md §10.3).
+A block has one field per keyword of the model's constructor, with the constructor's annotation
+and default, so the constructor stays the one home of each setting and no setting can be parsed
+and then ignored (as several of upstream's are, docs/upstream.md §10.3). The block is checked by
+building the model on the meta device, which allocates nothing: a width that does not split into
+the heads, or any other value the constructor refuses, fails before the first node.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
+
+import torch
+from pydantic import StrictInt, create_model, model_validator
+from torch import nn
 
 from audio2photoreal_pipelines.models.audio import AudioEncoder
+from audio2photoreal_pipelines.models.denoisers import FaceDenoiser, PoseDenoiser
 from audio2photoreal_pipelines.models.guide import GuideTransformer
 from audio2photoreal_pipelines.models.vqvae import VQVAE
+from audio2photoreal_pipelines.parameter_block import ParameterBlock, ParameterError, Switch
 
 
-def check_params(
-    name: str, params: Mapping[str, Any], target: Callable, *, exclude: Iterable[str] = ()
-) -> None:
-    """Raise ValueError naming `name` on keys target does not take or required ones missing."""
-    excluded = set(exclude)
-    signature = inspect.signature(target)
-    accepted = {
-        key
-        for key, p in signature.parameters.items()
-        if key not in excluded and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    required = {
-        key for key in accepted if signature.parameters[key].default is inspect.Parameter.empty
-    }
-    unknown = sorted(set(params) - accepted)
-    missing = sorted(required - set(params))
-    if unknown or missing:
-        raise ValueError(
-            f"{name}: unknown parameters {unknown}, missing parameters {missing}; "
-            f"accepted: {sorted(accepted)}"
-        )
+class ModelParams(ParameterBlock):
+    """A model's constructor keywords; ``build()`` makes the model."""
+
+    module: ClassVar[type[nn.Module]]
+
+    @model_validator(mode="after")
+    def _constructor_accepts(self) -> ModelParams:
+        with torch.device("meta"):
+            try:
+                self.build()
+            except (ValueError, TypeError, RuntimeError, AssertionError) as err:
+                raise ValueError(
+                    f"{self.module.__name__} refuses these parameters: {err}"
+                ) from None
+        return self
+
+    def build(self, **fixed: Any) -> nn.Module:
+        """The model, with ``fixed`` keywords overriding the block's."""
+        return self.module(**{**self.model_dump(), **fixed})
 
 
-def build_vq(params: Mapping[str, Any]) -> VQVAE:
-    """VQVAE from params: input_dim, width, num_quantizers, codebook_size, dilations, decay,
-    kmeans_init, kmeans_iters, threshold_ema_dead_code (all optional)."""
-    check_params("vq parameters", params, VQVAE)
-    kwargs = dict(params)
-    if "dilations" in kwargs:
-        kwargs["dilations"] = tuple(kwargs["dilations"])
-    return VQVAE(**kwargs)
+def _field_type(annotation: Any) -> Any:
+    """The constructor's annotation, with ints strict and bools true or false only."""
+    if annotation is int:
+        return StrictInt
+    if annotation is bool:
+        return Switch
+    if get_origin(annotation) in (Union, type(int | None)):
+        return Union[tuple(_field_type(arg) for arg in get_args(annotation))]  # noqa: UP007
+    return annotation
 
 
-def build_guide(params: Mapping[str, Any], *, vq: VQVAE | None = None) -> GuideTransformer:
-    """GuideTransformer from params (audio_dim required; `audio_encoder` is a nested dict of
-    AudioEncoder options). With a trained `vq`, codebook_size and num_quantizers default to its
-    own and must agree with it when given."""
-    check_params("guide parameters", params, GuideTransformer)
-    kwargs = dict(params)
-    if vq is not None:
-        for key, value in (
-            ("codebook_size", vq.codebook_size),
-            ("num_quantizers", vq.num_quantizers),
-        ):
-            if kwargs.setdefault(key, value) != value:
-                raise ValueError(f"guide parameters: {key}={kwargs[key]} but the VQ has {value}")
-    audio = dict(kwargs.get("audio_encoder") or {})
-    check_params(
-        "guide parameters: audio_encoder", audio, AudioEncoder, exclude=("in_dim", "out_dim")
+def constructor_params(
+    module: type[nn.Module],
+    *,
+    exclude: tuple[str, ...] = (),
+    nested: Mapping[str, Any] | None = None,
+    check: bool = True,
+) -> type[ParameterBlock]:
+    """A parameter block with one field per keyword of ``module``'s constructor.
+
+    ``exclude`` drops keywords the caller supplies; ``nested`` gives a keyword a block of its own
+    (the audio encoder's options). ``check`` builds the model on the meta device to validate.
+    """
+    hints = get_type_hints(module.__init__)
+    fields: dict[str, Any] = {}
+    for name, parameter in inspect.signature(module).parameters.items():
+        if name in exclude:
+            continue
+        annotation = (nested or {}).get(name) or _field_type(hints.get(name, Any))
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (annotation, default)
+    block = create_model(
+        f"{module.__name__}Params",
+        __base__=ModelParams if check else ParameterBlock,
+        __doc__=f"Parameters of {module.__name__} (its constructor's keywords).",
+        **fields,
     )
-    if "dilations" in audio:
-        audio["dilations"] = tuple(audio["dilations"])
-    kwargs["audio_encoder"] = audio
-    return GuideTransformer(**kwargs)
+    block.module = module
+    return block
+
+
+AudioEncoderParams = constructor_params(AudioEncoder, exclude=("in_dim", "out_dim"), check=False)
+_AUDIO = {"audio_encoder": AudioEncoderParams | None}
+VQParams = constructor_params(VQVAE)
+GuideParams = constructor_params(GuideTransformer, nested=_AUDIO)
+FaceParams = constructor_params(FaceDenoiser, nested=_AUDIO)
+# The stride is the data layout's (units.py), which the windows and the guide share: not a knob.
+PoseParams = constructor_params(PoseDenoiser, exclude=("keyframe_stride",), nested=_AUDIO)
+
+
+def build_vq(params: Mapping[str, Any] | ParameterBlock) -> VQVAE:
+    """The VQ-VAE of a ``vq.model`` block (a mapping is validated first)."""
+    return VQParams.model_validate(params).build()
+
+
+def build_face_denoiser(params: Mapping[str, Any] | ParameterBlock) -> FaceDenoiser:
+    """The face denoiser of a ``face.model`` block (a mapping is validated first)."""
+    return FaceParams.model_validate(params).build()
+
+
+def build_pose_denoiser(params: Mapping[str, Any] | ParameterBlock) -> PoseDenoiser:
+    """The body denoiser of a ``pose.model`` block (a mapping is validated first)."""
+    return PoseParams.model_validate(params).build()
+
+
+def build_guide(
+    params: Mapping[str, Any] | ParameterBlock, *, vq: VQVAE | None = None
+) -> GuideTransformer:
+    """The guide of a ``guide.model`` block. With a trained ``vq``, codebook_size and
+    num_quantizers are the VQ's, and must agree with it where the block states them."""
+    block = GuideParams.model_validate(params)
+    if vq is None:
+        return block.build()
+    tokens = {"codebook_size": vq.codebook_size, "num_quantizers": vq.num_quantizers}
+    for key, value in tokens.items():
+        if key in block.model_fields_set and getattr(block, key) != value:
+            raise ParameterError(f"guide.model.{key}: {getattr(block, key)} but the VQ has {value}")
+    return block.build(**tokens)

@@ -17,7 +17,6 @@ Differences from upstream, each for a reason:
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -403,28 +402,3 @@ class PoseDenoiser(_FiLMDenoiser):
             track = torch.where(drop_pose[:, None, None], self.null_track, track)
             ctx.frame_tokens = track if ctx.frame_tokens is None else ctx.frame_tokens + track
         return ctx
-
-
-def _check_keys(params: Mapping[str, Any], allowed: set[str], what: str) -> None:
-    """Raise naming every key of `params` outside `allowed`."""
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ValueError(f"{what}: unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
-
-
-def _build(cls: type[_FiLMDenoiser], params: Mapping[str, Any], what: str) -> Any:
-    _check_keys(params, set(inspect.signature(cls).parameters), what)
-    # The encoder's in/out widths come from audio_feature_dim and audio_dim.
-    encoder_keys = set(inspect.signature(AudioEncoder).parameters) - {"in_dim", "out_dim"}
-    _check_keys(params.get("audio_encoder") or {}, encoder_keys, f"{what}.audio_encoder")
-    return cls(**params)
-
-
-def build_face_denoiser(params: Mapping[str, Any]) -> FaceDenoiser:
-    """FaceDenoiser from a plain parameter dict; unknown keys raise ValueError."""
-    return _build(FaceDenoiser, params, "face denoiser")
-
-
-def build_pose_denoiser(params: Mapping[str, Any]) -> PoseDenoiser:
-    """PoseDenoiser from a plain parameter dict; unknown keys raise ValueError."""
-    return _build(PoseDenoiser, params, "pose denoiser")

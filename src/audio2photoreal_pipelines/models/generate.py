@@ -6,43 +6,60 @@ Face: face diffusion. Both return normalised motion, repetition-major: (R, S, T,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from einops import rearrange
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor
 
 from audio2photoreal_pipelines.models.denoisers import FaceDenoiser, PoseDenoiser
 from audio2photoreal_pipelines.models.diffusion.sampling import sample_long
-from audio2photoreal_pipelines.models.diffusion.schedules import make_sampler
+from audio2photoreal_pipelines.models.diffusion.schedules import SAMPLERS, make_sampler
 from audio2photoreal_pipelines.models.guide import GuideTransformer
 from audio2photoreal_pipelines.models.vqvae import VQVAE
-from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
+from audio2photoreal_pipelines.parameter_block import Count, ParameterBlock, PositiveCount
 
 
-@dataclass(frozen=True, kw_only=True)
-class SamplingConfig:
+class SamplingConfig(ParameterBlock):
     """How to sample: repetitions, the diffusion sampler, guidance and the guide's nucleus."""
 
-    num_repetitions: int = 5
+    num_repetitions: PositiveCount = 5
     sampler: str = "ddim"
-    steps: int = 25
-    eta: float = 0.0
-    face_guidance: float = 10.0
-    body_guidance: float = 2.0
-    top_p: float = 0.94
-    temperature: float = 1.0
-    top_k: int | None = None
-    window: int = 600
-    overlap: int = 60
+    steps: PositiveCount = 25
+    eta: Annotated[float, Field(ge=0)] = 0.0
+    face_guidance: Annotated[float, Field(ge=0)] = 10.0
+    body_guidance: Annotated[float, Field(ge=0)] = 2.0
+    top_p: Annotated[float, Field(gt=0, le=1)] = 0.94
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    top_k: PositiveCount | None = None
+    window: PositiveCount = 600
+    overlap: Count = 60
     # The body is sampled in windows as long as its training windows: a denoiser trained on
     # 5 s windows lost most of its stroke response and keyframe accuracy on 20 s ones. None: window.
-    body_window: int | None = None
-    body_overlap: int = 30
-    keyframe_step: int = KEYFRAME_STRIDE
+    body_window: PositiveCount | None = None
+    body_overlap: Count = 30
     # Sequences denoised at once; fewer bound the memory of the face's attention over 600 frames
     # (65 at once peaked at 2.9 GB in the default run's sample node). None: all.
-    max_batch: int | None = None
+    max_batch: PositiveCount | None = None
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, name: str) -> str:
+        if name not in SAMPLERS:
+            raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _overlaps_fit(self) -> SamplingConfig:
+        body_window = self.body_window or self.window
+        for name, overlap, window in (
+            ("overlap", self.overlap, self.window),
+            ("body_overlap", self.body_overlap, body_window),
+        ):
+            if overlap >= window:
+                raise ValueError(f"{name} {overlap} must be shorter than its window {window}")
+        return self
 
 
 def _repeat_clips(tensor: Tensor, repetitions: int) -> Tensor:
@@ -69,8 +86,6 @@ def _diffuse(
     groups of at most ``config.max_batch`` rows."""
     batch, num_frames = cond["length_mask"].shape
     group = batch if config.max_batch is None else config.max_batch
-    if group < 1:
-        raise ValueError(f"sample.max_batch must be >= 1 or null, got {config.max_batch}")
     return torch.cat(
         [
             sample_long(
@@ -126,7 +141,7 @@ def generate_body(
     """Body poses (R, S, T, 104) and their 1 fps guide poses (R, S, K, 104)."""
     r = config.num_repetitions
     num_frames = length_mask.shape[1]
-    num_keyframes = -(-num_frames // config.keyframe_step)
+    num_keyframes = -(-num_frames // pose.keyframe_stride)
     tokens = guide.generate(
         audio_features,
         num_keyframes,
@@ -161,7 +176,7 @@ def generate_body_from_keyframes(
 
     One sample per row: repeat the rows for several repetitions.
     """
-    keyframe_mask = length_mask[:, :: config.keyframe_step]
+    keyframe_mask = length_mask[:, :: pose.keyframe_stride]
     cond = {
         "audio_features": audio_features,
         "length_mask": length_mask,

@@ -10,34 +10,77 @@
                                            │
        params:<ns>.model, .train, .objective; params:dataset, params:checkpoints; extra inputs
 
-Each pipeline differs only in its train function (which builds its model and loss), its
-parameters and its extra inputs (the guide also needs the trained VQ).
+A model is a ``ModelSpec``: the types of its model and objective blocks, which Kedro validates
+before the first node, and how it trains (its model, its loss and what else shapes its
+checkpoint). The one ``train`` node here does the rest for every model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from kedro.pipeline import Node, Pipeline
 
+from audio2photoreal_pipelines.data.acquire import DatasetParams
 from audio2photoreal_pipelines.data.scenes import Scene, check_person
 from audio2photoreal_pipelines.data.stats import data_stats_to_bytes
 from audio2photoreal_pipelines.data.windows import WindowSampler
 from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
+from audio2photoreal_pipelines.models.builders import ModelParams
 from audio2photoreal_pipelines.models.diffusion.losses import training_step_loss
 from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
+from audio2photoreal_pipelines.parameter_block import ParameterBlock
+from audio2photoreal_pipelines.parameters import CheckpointParams, DiffusionObjective, WindowParams
 from audio2photoreal_pipelines.training.config import TrainConfig
-from audio2photoreal_pipelines.training.loop import train_data_parallel
+from audio2photoreal_pipelines.training.loop import LossFn, train_data_parallel
 from audio2photoreal_pipelines.training.rng import seed_everything
 from audio2photoreal_pipelines.training.tracking import mlflow_metric_logger
 
 SHARED_INPUTS = ("scenes", "face_masks", "data_stats", "audio_features", "splits")
-WINDOW_KEYS = {"kind", "split", "min_frames", "max_frames"}
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What the ``train`` node hands a model's spec: the model's kind, the windows, the typed
+    blocks, the extra inputs (e.g. the trained VQ) by argument name."""
+
+    kind: str
+    windows: WindowSampler
+    model: ModelParams
+    objective: ParameterBlock
+    train: TrainConfig
+    extras: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Training:
+    """How one model trains: ``build()`` makes it (seeded), ``loss`` is the loop's loss function,
+    ``fingerprint`` is what else shapes the result (hashed into the checkpoint folder), and
+    ``finish(module)`` runs once training is done (e.g. fits the body's Wiener gain)."""
+
+    build: Callable[[], torch.nn.Module]
+    loss: LossFn
+    fingerprint: dict[str, Any]
+    finish: Callable[[torch.nn.Module], None] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the template: its namespace, its blocks' types, how it trains, and the inputs
+    it needs beyond the shared ones (argument name -> dataset)."""
+
+    kind: str
+    model_params: type[ModelParams]
+    objective: type[ParameterBlock]
+    training: Callable[[TrainingRequest], Training]
+    extra_inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 def make_windows(
@@ -46,37 +89,31 @@ def make_windows(
     data_stats: dict[str, np.ndarray],
     audio_features: dict[str, np.ndarray],
     splits: dict[str, list[str]],
-    windows: dict,
-    dataset: dict,
+    windows: WindowParams,
+    dataset: DatasetParams,
 ) -> WindowSampler:
     """Random normalised training windows over one split of ``dataset.person``'s scenes."""
-    check_person(scenes, dataset["person"])
-    unknown = set(windows) - WINDOW_KEYS
-    if unknown:
-        raise ValueError(
-            f"Unknown windows parameter(s) {sorted(unknown)}; known: {sorted(WINDOW_KEYS)}"
-        )
+    check_person(scenes, dataset.person)
     return WindowSampler(
         scenes,
         face_masks,
         data_stats,
         audio_features,
-        splits[windows.get("split", "train")],
-        kind=windows["kind"],
-        min_frames=windows["min_frames"],
-        max_frames=windows["max_frames"],
+        splits[windows.split],
+        kind=windows.kind,
+        min_frames=windows.min_frames,
+        max_frames=windows.max_frames,
     )
 
 
-def check_audio_width(windows: WindowSampler, model_params: dict, key: str, kind: str) -> None:
-    """Refuse a model whose audio input width ``model_params[key]`` is not the cached features'
-    width C, which would otherwise surface as a shape error inside the audio encoder."""
-    cached, width = windows.audio_feature_width, model_params.get(key)
-    if None not in (cached, width) and cached != width:
+def check_audio_width(windows: WindowSampler, width: int, key: str) -> None:
+    """Refuse a model whose audio input width (``key``) is not the cached features' width C,
+    which would otherwise surface as a shape error inside the audio encoder."""
+    cached = windows.audio_feature_width
+    if cached is not None and cached != width:
         raise ValueError(
-            f"{kind}.model.{key} is {width} but the cached audio features (ingest's "
-            f"audio_features) are {cached} wide: set audio_feature_dim: {cached} in "
-            "conf/base/globals.yml"
+            f"{key} is {width} but the cached audio features (ingest's audio_features) are "
+            f"{cached} wide: set audio_feature_dim: {cached} in conf/base/globals.yml"
         )
 
 
@@ -85,16 +122,49 @@ def registry_identity(model: torch.nn.Module) -> list[str]:
     return [getattr(model, "registry_name", ""), getattr(model, "registry_version", "")]
 
 
+def diffusion_training(
+    request: TrainingRequest,
+    *,
+    prepare_batch: Callable[[dict, torch.Generator], dict] | None = None,
+) -> Training:
+    """A denoiser trained with the diffusion objective (noise levels, velocity weight, condition
+    dropout). ``prepare_batch(batch, generator)`` rewrites each batch before the loss (e.g. the
+    condition the model will see at sampling), drawing any randomness from the loss generator."""
+    objective: DiffusionObjective = request.objective
+    check_audio_width(
+        request.windows,
+        request.model.audio_feature_dim,
+        f"{request.kind}.model.audio_feature_dim",
+    )
+    scheduler = make_training_scheduler(objective.diffusion_steps)
+
+    def loss(denoiser, batch, generator):
+        return training_step_loss(
+            denoiser,
+            scheduler,
+            batch if prepare_batch is None else prepare_batch(batch, generator),
+            generator=generator,
+            **objective.loss_options(),
+        )
+
+    return Training(
+        build=request.model.build,
+        loss=loss,
+        fingerprint={
+            "diffusion_steps": objective.diffusion_steps,
+            "loss": objective.loss_options(),
+        },
+    )
+
+
 def fit(
-    build_model: Callable[[], torch.nn.Module],
-    loss_fn: Callable,
+    training: Training,
     windows: WindowSampler,
     *,
     kind: str,
-    train_params: dict,
-    fingerprint: dict,
-    dataset: dict,
-    checkpoints: dict,
+    train: TrainConfig,
+    dataset: DatasetParams,
+    checkpoints: CheckpointParams,
     data_stats: dict[str, np.ndarray],
 ) -> tuple[TrainedModel, list[dict]]:
     """Build a model (seeded) and train it with the shared loop; return it for the registry.
@@ -102,24 +172,27 @@ def fit(
     Checkpoints live in a folder named by the person, the model and a hash of everything that
     shapes the result, so a re-run resumes only a run it could have finished itself.
     """
-    config = TrainConfig.from_params(train_params)
-    seed_everything(config.seed)
-    model = build_model()
+    seed_everything(train.seed)
+    model = training.build()
     stats_hash = hashlib.sha256(data_stats_to_bytes(data_stats)).hexdigest()
-    key = json.dumps({**fingerprint, "train": train_params, "stats": stats_hash}, sort_keys=True)
+    key = json.dumps(
+        {**training.fingerprint, "train": train.as_dict(), "stats": stats_hash}, sort_keys=True
+    )
     run_hash = hashlib.sha256(key.encode()).hexdigest()[:12]
-    checkpoint_dir = Path(checkpoints["root"]) / dataset["person"] / kind / run_hash
+    checkpoint_dir = Path(checkpoints.root) / dataset.person / kind / run_hash
     result = train_data_parallel(
         model,
-        loss_fn,
+        training.loss,
         windows.sample,
-        config,
+        train,
         checkpoint_dir=checkpoint_dir,
         log_metrics=mlflow_metric_logger(kind),
         description=f"train {kind}",
     )
+    if training.finish is not None:
+        training.finish(result.model)
     tags = {
-        "person": dataset["person"],
+        "person": dataset.person,
         "kind": kind,
         "steps": str(result.final_step),
         "data_stats_sha256": stats_hash,
@@ -133,57 +206,49 @@ def fit(
     return trained, result.history
 
 
-def fit_denoiser(
-    build_denoiser: Callable[[dict], torch.nn.Module],
-    windows: WindowSampler,
-    *,
-    kind: str,
-    model_params: dict,
-    train_params: dict,
-    objective: dict,
-    dataset: dict,
-    checkpoints: dict,
-    data_stats: dict[str, np.ndarray],
-    prepare_batch: Callable[[dict, torch.Generator], dict] | None = None,
-    fingerprint: dict | None = None,
-) -> tuple[TrainedModel, list[dict]]:
-    """``fit`` with the diffusion objective (steps, velocity weight, condition dropout).
+def train_node_function(spec: ModelSpec) -> Callable[..., tuple[TrainedModel, list[dict]]]:
+    """The ``train`` node of ``spec``'s model, its blocks annotated with their types so that
+    Kedro validates them before the first node runs."""
 
-    ``prepare_batch(batch, generator)`` rewrites each batch before the loss (e.g. the condition
-    the model will see at sampling), drawing any randomness from the loss generator;
-    ``fingerprint`` adds what else shapes the result to the checkpoint hash.
-    """
-    check_audio_width(windows, model_params, "audio_feature_dim", kind)
-    scheduler = make_training_scheduler(objective["diffusion_steps"])
-
-    def loss_fn(denoiser, batch, generator):
-        return training_step_loss(
-            denoiser,
-            scheduler,
-            batch if prepare_batch is None else prepare_batch(batch, generator),
-            lambda_vel=objective["lambda_vel"],
-            cond_drop_prob=objective["cond_drop_prob"],
-            generator=generator,
+    def train(
+        windows: WindowSampler,
+        data_stats: dict[str, np.ndarray],
+        model: ModelParams,
+        objective: ParameterBlock,
+        train: TrainConfig,
+        dataset: DatasetParams,
+        checkpoints: CheckpointParams,
+        **extras: Any,
+    ) -> tuple[TrainedModel, list[dict]]:
+        request = TrainingRequest(spec.kind, windows, model, objective, train, extras)
+        training = spec.training(request)
+        fingerprint = {"model": model.as_dict(), **training.fingerprint}
+        return fit(
+            Training(training.build, training.loss, fingerprint, training.finish),
+            windows,
+            kind=spec.kind,
+            train=train,
+            dataset=dataset,
+            checkpoints=checkpoints,
+            data_stats=data_stats,
         )
 
-    return fit(
-        lambda: build_denoiser(model_params),
-        loss_fn,
-        windows,
-        kind=kind,
-        train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective, **(fingerprint or {})},
-        dataset=dataset,
-        checkpoints=checkpoints,
-        data_stats=data_stats,
-    )
+    # Kedro reads the annotations (kedro.validation) to know each block's type.
+    train.__annotations__ = {
+        **train.__annotations__,
+        "model": spec.model_params,
+        "objective": spec.objective,
+        "train": TrainConfig,
+        "dataset": DatasetParams,
+        "checkpoints": CheckpointParams,
+    }
+    train.__name__ = train.__qualname__ = f"train_{spec.kind}"
+    train.__doc__ = spec.training.__doc__
+    return train
 
 
-def create_training_pipeline(
-    *, namespace: str, train_func: Callable, extra_inputs: dict[str, str] | None = None
-) -> Pipeline:
-    """One instance of the template: windows, then training, under ``namespace``."""
-    extra_inputs = extra_inputs or {}
+def create_training_pipeline(spec: ModelSpec) -> Pipeline:
+    """One instance of the template: windows, then training, under ``spec.kind``'s namespace."""
     template = Pipeline(
         [
             Node(
@@ -193,16 +258,16 @@ def create_training_pipeline(
                 name="make_windows",
             ),
             Node(
-                train_func,
+                train_node_function(spec),
                 inputs={
                     "windows": "windows",
                     "data_stats": "data_stats",
-                    "model_params": "params:model",
-                    "train_params": "params:train",
+                    "model": "params:model",
                     "objective": "params:objective",
+                    "train": "params:train",
                     "dataset": "params:dataset",
                     "checkpoints": "params:checkpoints",
-                    **{arg: arg for arg in extra_inputs},
+                    **{arg: arg for arg in spec.extra_inputs},
                 },
                 outputs=["model", "training_history"],
                 name="train",
@@ -211,7 +276,7 @@ def create_training_pipeline(
     )
     return Pipeline(
         template,
-        namespace=namespace,
-        inputs={**{name: name for name in SHARED_INPUTS}, **extra_inputs},
+        namespace=spec.kind,
+        inputs={**{name: name for name in SHARED_INPUTS}, **spec.extra_inputs},
         parameters={"params:dataset", "params:checkpoints"},
     )

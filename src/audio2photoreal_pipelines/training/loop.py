@@ -21,7 +21,6 @@ through `_RankZeroSideEffects`, so only rank 0 logs and writes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -297,7 +296,7 @@ class _TrainingState:
 
     def state_dict(self, rng: dict[int, dict[str, Any]]) -> dict[str, Any]:
         return {
-            "config": dataclasses.asdict(self.config),
+            "config": self.config.as_dict(),
             "device_type": self.device.type,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -345,7 +344,7 @@ class _TrainingState:
         restore_global_rng(rng, self.device)
 
     def changed_fields(self, saved: Mapping[str, Any]) -> list[str]:
-        current = dataclasses.asdict(self.config)
+        current = self.config.as_dict()
         return sorted(
             name
             for name, value in current.items()

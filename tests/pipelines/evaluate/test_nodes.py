@@ -16,9 +16,11 @@ from audio2photoreal_pipelines.data.normalise import (
 from audio2photoreal_pipelines.data.scenes import discover_scenes, face_valid_mask
 from audio2photoreal_pipelines.data.stats import compute_data_stats
 from audio2photoreal_pipelines.evaluation.table import COLUMNS
+from audio2photoreal_pipelines.parameters import AudioFeatureParams, EvaluateParams, PromotionParams
 from audio2photoreal_pipelines.pipelines.evaluate import nodes
 from audio2photoreal_pipelines.pipelines.ingest.nodes import compute_audio_features
 from audio2photoreal_pipelines.pipelines.sample.nodes import prepare_inputs
+from audio2photoreal_pipelines.serving import SampleParams
 from tests.conftest import PROJECT_ROOT
 from tests.data.conftest import write_scenes
 
@@ -32,7 +34,9 @@ CHUNKS = [
 ]
 KINDS = ("vq", "guide", "face", "pose")
 PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_evaluate.yml").read_text())
-EVALUATE = {**PARAMS["evaluate"], "baseline_stride": 30, "num_pairs": 200, "bc_drop_seconds": 0.5}
+EVALUATE = EvaluateParams.model_validate(
+    {**PARAMS["evaluate"], "baseline_stride": 30, "num_pairs": 200, "bc_drop_seconds": 0.5}
+)
 PROMOTION = PARAMS["promotion"]
 
 
@@ -51,7 +55,9 @@ def person(tmp_path_factory):
     )
     masks = {name: face_valid_mask(scene) for name, scene in scenes.items()}
     stats = compute_data_stats(scenes, masks, SPLITS["train"])
-    features = compute_audio_features(scenes, stats, {"n_mels": N_MELS})
+    features = compute_audio_features(
+        scenes, stats, AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
+    )
     rng = np.random.default_rng(1)
     w, b = rng.normal(size=256), 0.7
     # The lip driver is a linear readout of the face code; missing face frames hold garbage
@@ -70,8 +76,9 @@ def person(tmp_path_factory):
 def inputs(person):
     """The sample pipeline's inputs for the two test chunks."""
     scenes, masks, stats, features, _, _ = person
-    sample = {"audio": None, "max_clips": None, "seed": 0}
-    return prepare_inputs(scenes, masks, stats, features, CHUNKS, sample, {"n_mels": N_MELS})
+    sample = SampleParams(seed=0)
+    features_params = AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
+    return prepare_inputs(scenes, masks, stats, features, CHUNKS, sample, features_params)
 
 
 def _raw_gt(inputs, stats, kind: str) -> np.ndarray:
@@ -345,7 +352,9 @@ def test_promotion_never_promotes_a_worse_candidate(random_modes):
             for kind in KINDS
         }
 
-        decisions = nodes.decide_promotion(_table(ours), _versions("2"), champions, promotion)
+        decisions = nodes.decide_promotion(
+            _table(ours), _versions("2"), champions, PromotionParams.model_validate(promotion)
+        )
 
         for kind, decision in decisions.items():
             rules = promotion["rules"][kind]
@@ -368,7 +377,9 @@ def test_the_champion_itself_is_kept_even_when_its_numbers_improve():
         for kind in KINDS
     }
 
-    decisions = nodes.decide_promotion(_table(ours), _versions("2"), champions, PROMOTION)
+    decisions = nodes.decide_promotion(
+        _table(ours), _versions("2"), champions, PromotionParams.model_validate(PROMOTION)
+    )
 
     assert not any(d["promote"] for d in decisions.values())
     assert all("already the champion" in d["reason"] for d in decisions.values())
@@ -378,7 +389,9 @@ def test_a_candidate_is_promoted_when_there_is_no_champion():
     ours = {"FD_g": 5.0, "FD_k": 5.0, "face_L2": 5.0, "face_FD": 5.0}
     champions = {kind: {"name": f"a2p-{kind}", "version": None, "metrics": {}} for kind in KINDS}
 
-    decisions = nodes.decide_promotion(_table(ours), _versions("1"), champions, PROMOTION)
+    decisions = nodes.decide_promotion(
+        _table(ours), _versions("1"), champions, PromotionParams.model_validate(PROMOTION)
+    )
 
     assert all(d["promote"] and d["reason"] == "no champion yet" for d in decisions.values())
 
@@ -389,4 +402,6 @@ def test_promotion_refuses_a_model_that_is_not_from_the_registry():
     champions = {kind: {"name": f"a2p-{kind}", "version": None, "metrics": {}} for kind in KINDS}
 
     with pytest.raises(ValueError, match="guide model was not loaded from the registry"):
-        nodes.decide_promotion(_table(ours), versions, champions, PROMOTION)
+        nodes.decide_promotion(
+            _table(ours), versions, champions, PromotionParams.model_validate(PROMOTION)
+        )

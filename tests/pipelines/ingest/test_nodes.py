@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from audio2photoreal_pipelines.data.acquire import DatasetParams
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, normalise
 from audio2photoreal_pipelines.data.scenes import SceneValidationError, discover_scenes
-from audio2photoreal_pipelines.data.synthetic import GENERATOR_VERSION
+from audio2photoreal_pipelines.data.synthetic import GENERATOR_VERSION, SyntheticConfig
 from audio2photoreal_pipelines.models.audio import load_vq_wav2vec
+from audio2photoreal_pipelines.parameter_block import ParameterError
+from audio2photoreal_pipelines.parameters import AudioFeatureParams, SplitParams, TestChunkParams
 from audio2photoreal_pipelines.pipelines.ingest import nodes
 from tests.data.conftest import write_scenes
 from tests.models.test_audio import SMALL_CONV_LAYERS, fairseq_checkpoint
@@ -26,6 +29,13 @@ SYNTHETIC = {
     "faceless_scene": 1,
     "missing_burst_fraction": 0.02,
 }
+
+
+def _acquire(dataset: dict, synthetic: dict):
+    """The node as Kedro runs it: its parameter blocks validated first."""
+    return nodes.acquire_scenes(
+        DatasetParams.model_validate(dataset), SyntheticConfig.model_validate(synthetic)
+    )
 
 
 def _dataset(root: Path, **overrides) -> dict:
@@ -41,49 +51,52 @@ def _dataset(root: Path, **overrides) -> dict:
 
 def test_acquire_generates_the_synthetic_person_once_with_its_truth(tmp_path, caplog):
     params = _dataset(tmp_path, source="synthetic", person="SYN9")
-    scenes, truth = nodes.acquire_scenes(params, SYNTHETIC)
+    scenes, truth = _acquire(params, SYNTHETIC)
     assert list(scenes) == ["scene01", "scene02"]
     assert set(truth) == {"scene01", "scene02"}
     assert truth["scene02"]["lip"].shape == (scenes["scene02"].num_frames,)
     before = (tmp_path / "SYN9" / "scene01_audio.wav").stat().st_mtime_ns
     with caplog.at_level(logging.INFO):
-        nodes.acquire_scenes(params, SYNTHETIC)
+        _acquire(params, SYNTHETIC)
     assert "already generated" in caplog.text
     assert (tmp_path / "SYN9" / "scene01_audio.wav").stat().st_mtime_ns == before
 
 
 def test_acquire_regenerates_a_person_made_by_an_older_generator(tmp_path, caplog):
     params = _dataset(tmp_path, source="synthetic", person="SYN9")
-    nodes.acquire_scenes(params, SYNTHETIC)
+    _acquire(params, SYNTHETIC)
     marker = tmp_path / "SYN9" / ".a2p_synthetic.json"
     recorded = json.loads(marker.read_text())
     assert recorded["generator_version"] == GENERATOR_VERSION
     marker.write_text(json.dumps({**recorded, "generator_version": GENERATOR_VERSION - 1}))
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        nodes.acquire_scenes(params, SYNTHETIC)
+        _acquire(params, SYNTHETIC)
     assert "already generated" not in caplog.text
     assert json.loads(marker.read_text())["generator_version"] == GENERATOR_VERSION
 
 
 def test_acquire_reads_a_local_folder_without_truth(tmp_path):
     write_scenes(tmp_path / "P1", 2)
-    scenes, truth = nodes.acquire_scenes(_dataset(tmp_path), SYNTHETIC)
+    scenes, truth = _acquire(_dataset(tmp_path), SYNTHETIC)
     assert list(scenes) == ["scene01", "scene02"] and truth == {}
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"source": "ftp"}, "dataset.source must be"), ({"person": "NOPE"}, "NOPE: no such folder")],
+    [
+        ({"source": "ftp"}, "source: Input should be 'synthetic', 'url' or 'local', got 'ftp'"),
+        ({"person": "NOPE"}, "NOPE: no such folder"),
+    ],
 )
 def test_acquire_rejects_bad_dataset_parameters(tmp_path, overrides, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
-        nodes.acquire_scenes(_dataset(tmp_path, **overrides), SYNTHETIC)
+        _acquire(_dataset(tmp_path, **overrides), SYNTHETIC)
 
 
 def test_acquire_rejects_an_unknown_parameter(tmp_path):
-    with pytest.raises(TypeError, match="colour"):
-        nodes.acquire_scenes(_dataset(tmp_path, colour="red"), SYNTHETIC)
+    with pytest.raises(ParameterError, match="colour: unknown key"):
+        _acquire(_dataset(tmp_path, colour="red"), SYNTHETIC)
 
 
 def test_validate_lists_every_bad_file(tmp_path):
@@ -120,7 +133,7 @@ def test_faceless_scene_is_dropped_with_a_warning(tmp_path, caplog):
 
 def test_split_follows_the_upstream_rule(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", 8, num_frames=30))
-    splits = nodes.split(scenes, {"num_val": 2, "num_test": 4})
+    splits = nodes.split(scenes, SplitParams(num_val=2, num_test=4))
     assert splits == {
         "train": ["scene01", "scene02"],
         "val": ["scene03", "scene04"],
@@ -142,7 +155,7 @@ def test_stats_use_the_train_split_only(tmp_path):
 def test_test_chunks_cover_only_test_scenes_and_fail_when_none_fit(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", [120, 90, 65]))
     chunks = nodes.make_test_chunks(
-        scenes, {"test": ["scene01", "scene03"]}, {"chunk_frames": 30, "seed": 10}
+        scenes, {"test": ["scene01", "scene03"]}, TestChunkParams(chunk_frames=30, seed=10)
     )
     assert sorted((c["scene"], c["start"]) for c in chunks) == [
         ("scene01", 0),
@@ -153,14 +166,16 @@ def test_test_chunks_cover_only_test_scenes_and_fail_when_none_fit(tmp_path):
         ("scene03", 30),
     ]
     with pytest.raises(ValueError, match="No test chunk"):
-        nodes.make_test_chunks(scenes, {"test": ["scene02"]}, {"chunk_frames": 100, "seed": 10})
+        nodes.make_test_chunks(scenes, {"test": ["scene02"]}, TestChunkParams(chunk_frames=100))
 
 
 def test_audio_features_are_computed_per_scene_at_100_hz(tmp_path):
     scenes = discover_scenes(write_scenes(tmp_path / "P1", [30, 45]))
     masks = nodes.build_face_masks(scenes)
     stats, _ = nodes.compute_stats(scenes, masks, {"train": list(scenes), "val": [], "test": []})
-    features = nodes.compute_audio_features(scenes, stats, {"n_mels": 8})
+    features = nodes.compute_audio_features(
+        scenes, stats, AudioFeatureParams(n_mels=8, feature_dim=16)
+    )
     assert features["scene01"].shape == (30 * 1600 // 480 + 1, 16)
     assert features["scene02"].shape == (45 * 1600 // 480 + 1, 16)
     assert np.isfinite(features["scene02"]).all()
@@ -173,10 +188,13 @@ def test_vq_wav2vec_features_have_the_log_mel_rows_and_centred_frames(tmp_path):
     checkpoint = tmp_path / "vq-wav2vec.pt"
     torch.save(fairseq_checkpoint(SMALL_CONV_LAYERS), checkpoint)  # 8 channels per audio channel
     log_mel = nodes.compute_audio_features(
-        scenes, stats, {"n_mels": 8, "vq_wav2vec_checkpoint": None}
+        scenes, stats, AudioFeatureParams(n_mels=8, feature_dim=16)
     )
+    # Built without validation: this small checkpoint is 16 wide, upstream's 1024.
     features = nodes.compute_audio_features(
-        scenes, stats, {"n_mels": 8, "vq_wav2vec_checkpoint": str(checkpoint)}
+        scenes,
+        stats,
+        AudioFeatureParams.model_construct(n_mels=8, vq_wav2vec_checkpoint=str(checkpoint)),
     )
     for name in scenes:
         assert features[name].shape == (log_mel[name].shape[0], 2 * 8)

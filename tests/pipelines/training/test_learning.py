@@ -19,13 +19,16 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from audio2photoreal_pipelines.data.acquire import read_synthetic_truth
+from audio2photoreal_pipelines.data.acquire import DatasetParams, read_synthetic_truth
 from audio2photoreal_pipelines.data.scenes import Scene, discover_scenes
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig, generate_person
 from audio2photoreal_pipelines.data.windows import WindowSampler, fixed_windows
 from audio2photoreal_pipelines.evaluation.metrics import fit_lip_readout, lip_sync, read_lip
-from audio2photoreal_pipelines.models.builders import build_vq
-from audio2photoreal_pipelines.models.denoisers import build_face_denoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import (
+    build_face_denoiser,
+    build_pose_denoiser,
+    build_vq,
+)
 from audio2photoreal_pipelines.models.diffusion.sampling import sample
 from audio2photoreal_pipelines.models.diffusion.schedules import (
     make_sampler,
@@ -33,14 +36,16 @@ from audio2photoreal_pipelines.models.diffusion.schedules import (
     q_sample,
 )
 from audio2photoreal_pipelines.models.vqvae import VQVAE
+from audio2photoreal_pipelines.parameters import AudioFeatureParams, SplitParams, WindowParams
 from audio2photoreal_pipelines.pipelines.ingest import nodes as ingest
-from audio2photoreal_pipelines.pipelines.train_face.nodes import train_face
-from audio2photoreal_pipelines.pipelines.train_guide.nodes import train_guide
-from audio2photoreal_pipelines.pipelines.train_pose.nodes import train_pose
-from audio2photoreal_pipelines.pipelines.train_vq.nodes import train_vq
+from audio2photoreal_pipelines.pipelines.train_face.nodes import FACE_SPEC
+from audio2photoreal_pipelines.pipelines.train_guide.nodes import GUIDE_SPEC
+from audio2photoreal_pipelines.pipelines.train_pose.nodes import POSE_SPEC
+from audio2photoreal_pipelines.pipelines.train_vq.nodes import VQ_SPEC
 from audio2photoreal_pipelines.pipelines.training_template import make_windows
 from audio2photoreal_pipelines.training.rng import seed_everything
 from tests.conftest import PROJECT_ROOT, project_parameters
+from tests.pipelines.training.conftest import run_train_node
 
 pytestmark = pytest.mark.slow
 
@@ -83,25 +88,28 @@ def shortened(name: str, *, windows: dict | None = None, **train: float) -> dict
     return params
 
 
-def run_node(node, person: Person, params: dict, **extra):
-    """Make the node's windows and train it as the pipeline would; return the trained module."""
-    windows = make_windows(
+def training_windows(person: Person, params: dict):
+    """The model's training windows, as its make_windows node gives them."""
+    return make_windows(
         person.scenes,
         person.face_masks,
         person.data_stats,
         person.audio_features,
         person.splits,
-        params["windows"],
-        {"person": "SYNLEARN"},
+        WindowParams.model_validate(params["windows"]),
+        DatasetParams(person="SYNLEARN"),
     )
-    trained, history = node(
-        windows,
+
+
+def run_node(spec, person: Person, params: dict, **extra):
+    """Make the model's windows and train it as the pipeline would; return the trained module."""
+    trained, history = run_train_node(
+        spec,
+        training_windows(person, params),
         person.data_stats,
-        params["model"],
-        params["train"],
-        params["objective"],
-        {"person": "SYNLEARN"},
-        {"root": str(person.root / "checkpoints")},
+        params,
+        person="SYNLEARN",
+        checkpoint_root=person.root / "checkpoints",
         **extra,
     )
     assert history, "training logged nothing"
@@ -155,9 +163,11 @@ def person(tmp_path_factory) -> Person:
     scenes, _ = ingest.validate_scenes(discover_scenes(raw_dir))
     face_masks = ingest.build_face_masks(scenes)
     scenes = ingest.drop_faceless_scenes(scenes, face_masks)
-    splits = ingest.split(scenes, {"num_val": 1, "num_test": 1})
+    splits = ingest.split(scenes, SplitParams(num_val=1, num_test=1))
     data_stats, _ = ingest.compute_stats(scenes, face_masks, splits)
-    audio_features = ingest.compute_audio_features(scenes, data_stats, {"n_mels": 40})
+    audio_features = ingest.compute_audio_features(
+        scenes, data_stats, AudioFeatureParams(n_mels=40, feature_dim=80)
+    )
     return Person(
         scenes=scenes,
         face_masks=face_masks,
@@ -175,7 +185,7 @@ VQ_PARAMS = shortened("vq", steps=600, lr=3.0e-3)
 @pytest.fixture(scope="module")
 def trained_vq(person) -> VQVAE:
     """The base VQ-VAE trained for 600 steps (lr 3e-3; the base 1e-3 needs ~2x the steps)."""
-    return run_node(train_vq, person, VQ_PARAMS)
+    return run_node(VQ_SPEC, person, VQ_PARAMS)
 
 
 def test_vq_reconstructs_held_out_keyframes_far_better_than_untrained(person, trained_vq):
@@ -213,16 +223,8 @@ def test_guide_token_accuracy_far_above_chance_and_the_most_frequent_token(perso
     (On held-out scenes the accuracy stays near the most-frequent-token baseline.)
     """
     params = shortened("guide", steps=150, batch_size=8, lr=3.0e-3)
-    guide = run_node(train_guide, person, params, vq_model=trained_vq)
-    windows = make_windows(
-        person.scenes,
-        person.face_masks,
-        person.data_stats,
-        person.audio_features,
-        person.splits,
-        params["windows"],
-        {"person": "SYNLEARN"},
-    )
+    guide = run_node(GUIDE_SPEC, person, params, vq_model=trained_vq)
+    windows = training_windows(person, params)
     batch = windows.sample(16, torch.Generator().manual_seed(0))
     with torch.no_grad():
         tokens = trained_vq.encode(batch["keyframes"], batch["keyframe_mask"])
@@ -250,7 +252,7 @@ def test_face_follows_the_lip_driver_far_better_than_untrained(person):
         steps=600,
         batch_size=4,
     )
-    face = run_node(train_face, person, params)
+    face = run_node(FACE_SPEC, person, params)
 
     mean, std = person.data_stats["code_mean"], person.data_stats["code_std"]
     train_faces, train_lips = [], []
@@ -298,7 +300,7 @@ def test_pose_denoises_held_out_motion_far_better_than_untrained(person, trained
         batch_size=8,
         lr=2.0e-3,
     )
-    pose = run_node(train_pose, person, params, vq_model=trained_vq)
+    pose = run_node(POSE_SPEC, person, params, vq_model=trained_vq)
     _, batch = held_out_clips(person, "body")
     cond = {k: batch[k] for k in ("audio_features", "length_mask", "keyframes", "keyframe_mask")}
     scheduler = make_training_scheduler(params["objective"]["diffusion_steps"])

@@ -35,6 +35,8 @@ def test_train_vq_and_guide_register_loadable_models(project_copy):
         assert "data_stats.pose_std_flat" in version.tags
         run = client.get_run(version.run_id)
         assert run.data.params[f"{kind}.train.steps"] == str(FAST[f"{kind}.train.steps"])
+        # Typed blocks are logged key by key, never as one string.
+        assert f"{kind}.train" not in run.data.params
         history = client.get_metric_history(version.run_id, f"{kind}/loss")
         assert [m.step for m in history] == sorted(m.step for m in history) and len(history) >= 2
         artifacts = [a.path for a in client.list_artifacts(version.run_id, f"checkpoints/{kind}")]

@@ -14,6 +14,8 @@ from audio2photoreal_pipelines.evaluation import baselines, metrics, plots
 from audio2photoreal_pipelines.evaluation.promotion import should_promote
 from audio2photoreal_pipelines.evaluation.report import render_html_report
 from audio2photoreal_pipelines.evaluation.table import evaluate_methods, to_markdown
+from audio2photoreal_pipelines.parameters import AudioFeatureParams, EvaluateParams, PromotionParams
+from audio2photoreal_pipelines.serving import SampleParams
 from audio2photoreal_pipelines.units import FPS, SAMPLES_PER_FRAME
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def build_baseline_pool(
     audio_features: dict[str, np.ndarray],
     splits: dict[str, list[str]],
     sample_inputs: dict[str, np.ndarray],
-    evaluate: dict,
+    evaluate: EvaluateParams,
 ) -> dict[str, np.ndarray]:
     """Train-split chunks as long as the test clips: raw body, face and audio features."""
     length = sample_inputs["length_mask"].shape[1]
@@ -40,7 +42,7 @@ def build_baseline_pool(
     starts = [
         {"scene": name, "start": start, "length": length}
         for name, frames in lengths.items()
-        for start in range(0, frames - length + 1, evaluate["baseline_stride"])
+        for start in range(0, frames - length + 1, evaluate.baseline_stride)
     ]
     if not starts:
         raise ValueError(f"No train scene is {length} frames long: no chunks for the baselines")
@@ -62,7 +64,7 @@ def make_baselines(
     sample_inputs: dict[str, np.ndarray],
     samples: dict[str, np.ndarray],
     data_stats: dict[str, np.ndarray],
-    evaluate: dict,
+    evaluate: EvaluateParams,
 ) -> dict[str, np.ndarray]:
     """GT, Random, KNN and Mean predictions, (R, S, T, F) each, as ``<method>_<body|face>``."""
     if "gt_body" not in sample_inputs:
@@ -74,7 +76,7 @@ def make_baselines(
         pool = baseline_pool[kind]
         mean = motion_mean_std(data_stats, kind)[0]
         out[f"GT_{kind}"] = baselines.gt_baseline(gt[kind], reps)
-        out[f"Random_{kind}"] = baselines.random_baseline(pool, clips, reps, evaluate["seed"])
+        out[f"Random_{kind}"] = baselines.random_baseline(pool, clips, reps, evaluate.seed)
         out[f"KNN_{kind}"] = baselines.knn_baseline(
             baseline_pool["audio_features"], pool, sample_inputs["audio_features"], reps
         )
@@ -143,7 +145,7 @@ def score(
     data_stats: dict[str, np.ndarray],
     lip_readout: dict,
     truth: dict,
-    evaluate: dict,
+    evaluate: EvaluateParams,
 ) -> tuple[list[dict], str, dict]:
     """The metric table (ours and the baselines), as rows, markdown and MLflow metrics."""
     methods = {
@@ -165,10 +167,10 @@ def score(
         stroke_frames=(
             None if truth.get("strokes") is None else [np.asarray(f) for f in truth["strokes"]]
         ),
-        bc_sigma=evaluate["bc_sigma"],
-        bc_drop_seconds=evaluate["bc_drop_seconds"],
-        num_pairs=evaluate["num_pairs"],
-        seed=evaluate["seed"],
+        bc_sigma=evaluate.bc_sigma,
+        bc_drop_seconds=evaluate.bc_drop_seconds,
+        num_pairs=evaluate.num_pairs,
+        seed=evaluate.seed,
     )
     ours = next(row for row in rows if row["method"] == OURS)
     tracked = {
@@ -253,7 +255,7 @@ def decide_promotion(
     metrics_table: list[dict],
     sampled_versions: dict,
     champions: dict,
-    promotion: dict,
+    promotion: PromotionParams,
 ) -> dict:
     """Promote each sampled model whose group of metrics beats its current champion's."""
     ours = next(row for row in metrics_table if row["method"] == OURS)
@@ -261,7 +263,7 @@ def decide_promotion(
     for kind, version in sampled_versions.items():
         if version["version"] is None:
             raise ValueError(f"The {kind} model was not loaded from the registry; cannot promote")
-        rules = promotion["rules"][kind]
+        rules = [rule.as_dict() for rule in promotion.rules[kind]]
         candidate = {rule["metric"]: ours[rule["metric"]] for rule in rules}
         champion = champions[kind]
         same = champion["version"] == version["version"]
@@ -279,8 +281,8 @@ def bundle_sampler(
     sampled_versions: dict[str, dict],
     champions: dict[str, dict],
     data_stats: dict[str, np.ndarray],
-    sample: dict,
-    audio_features: dict,
+    sample: SampleParams,
+    audio_features: AudioFeatureParams,
 ) -> dict:
     """The person's servable sampler: the four versions sampled together, stats and settings.
 

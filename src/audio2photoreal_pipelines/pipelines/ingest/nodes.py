@@ -24,17 +24,17 @@ from audio2photoreal_pipelines.data.splits import chunk_test_scenes, split_scene
 from audio2photoreal_pipelines.data.stats import compute_data_stats, summarise_stats
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig
 from audio2photoreal_pipelines.models.audio import make_feature_extractor
+from audio2photoreal_pipelines.parameters import AudioFeatureParams, SplitParams, TestChunkParams
 from audio2photoreal_pipelines.units import FPS
 
 logger = logging.getLogger(__name__)
 
 
 def acquire_scenes(
-    dataset: dict, synthetic: dict
+    dataset: DatasetParams, synthetic: SyntheticConfig
 ) -> tuple[dict[str, Scene], dict[str, dict[str, np.ndarray]]]:
     """Generate, download or locate the person; return its scenes and any synthetic truth."""
-    params = DatasetParams(**dataset)
-    person_dir = acquire_person(params, SyntheticConfig(person=params.person, **synthetic))
+    person_dir = acquire_person(dataset, synthetic.model_copy(update={"person": dataset.person}))
     scenes = discover_scenes(person_dir)
     return scenes, read_synthetic_truth(person_dir, list(scenes))
 
@@ -78,9 +78,9 @@ def drop_faceless_scenes(
     return kept
 
 
-def split(scenes: dict[str, Scene], split_params: dict) -> dict[str, list[str]]:
+def split(scenes: dict[str, Scene], split_params: SplitParams) -> dict[str, list[str]]:
     """Train / val / test scene names by upstream's rule (the last scenes are held out)."""
-    splits = split_scenes(list(scenes), **split_params)
+    splits = split_scenes(list(scenes), **split_params.as_dict())
     logger.info("Split: %s", {k: len(v) for k, v in splits.items()})
     return splits
 
@@ -94,28 +94,28 @@ def compute_stats(
 
 
 def make_test_chunks(
-    scenes: dict[str, Scene], splits: dict[str, list[str]], chunk_params: dict
+    scenes: dict[str, Scene], splits: dict[str, list[str]], chunk_params: TestChunkParams
 ) -> list[dict]:
     """Non-overlapping, seeded-shuffled chunks of the test scenes."""
     lengths = {name: scene.num_frames for name, scene in scenes.items()}
-    chunks = chunk_test_scenes(lengths, splits["test"], **chunk_params)
+    chunks = chunk_test_scenes(lengths, splits["test"], **chunk_params.as_dict())
     if not chunks:
         raise ValueError(
-            f"No test chunk of {chunk_params.get('chunk_frames')} frames fits in the test scenes "
+            f"No test chunk of {chunk_params.chunk_frames} frames fits in the test scenes "
             f"{splits['test']}"
         )
     return chunks
 
 
 def compute_audio_features(
-    scenes: dict[str, Scene], data_stats: dict[str, np.ndarray], feature_params: dict
+    scenes: dict[str, Scene], data_stats: dict[str, np.ndarray], feature_params: AudioFeatureParams
 ) -> dict[str, np.ndarray]:
     """Features of each scene's normalised audio at 100 Hz, computed once: (Ta, C).
 
     Log-mel (C = 2 * n_mels), or upstream's frozen vq-wav2vec (C = 1024) when
     ``vq_wav2vec_checkpoint`` is set; Ta = N // 480 + 1 either way.
     """
-    features = make_feature_extractor(**feature_params)
+    features = make_feature_extractor(**feature_params.extractor_options())
     mean, std = audio_mean_std(data_stats)
     out = {}
     with torch.inference_mode():

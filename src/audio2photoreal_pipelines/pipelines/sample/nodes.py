@@ -10,12 +10,8 @@ from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise
 from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.user_audio import load_user_audio
 from audio2photoreal_pipelines.data.windows import fixed_windows
-from audio2photoreal_pipelines.serving import (
-    KINDS,
-    sample_clips,
-    sampling_config,
-    user_audio_inputs,
-)
+from audio2photoreal_pipelines.parameters import AudioFeatureParams
+from audio2photoreal_pipelines.serving import KINDS, SampleParams, sample_clips, user_audio_inputs
 
 
 def prepare_inputs(
@@ -24,19 +20,18 @@ def prepare_inputs(
     data_stats: dict[str, np.ndarray],
     audio_features: dict[str, np.ndarray],
     test_chunks: list[dict],
-    sample: dict,
-    feature_params: dict,
+    sample: SampleParams,
+    feature_params: AudioFeatureParams,
 ) -> dict[str, np.ndarray]:
     """The clips to sample: the test chunks, or ``sample.audio`` (a user's wav) when it is set.
 
     Returns normalised arrays: audio (S, N, 2), audio_features (S, La, C), length_mask (S, T),
     and for test chunks the ground truth body (S, T, 104), face (S, T, 256) and face_valid (S, T).
     """
-    sampling_config(sample)  # fail on a bad parameter before any work
-    if sample.get("audio"):
-        audio = load_user_audio(sample["audio"], seed=sample["seed"])
+    if sample.audio:
+        audio = load_user_audio(sample.audio, seed=sample.seed)
         return user_audio_inputs(audio, data_stats, feature_params)
-    chunks = test_chunks[: sample["max_clips"]] if sample.get("max_clips") else test_chunks
+    chunks = test_chunks[: sample.max_clips] if sample.max_clips else test_chunks
     body = fixed_windows(scenes, face_masks, data_stats, audio_features, chunks, kind="body")
     face = fixed_windows(
         scenes, face_masks, data_stats, audio_features, chunks, kind="face", include_audio=False
@@ -65,7 +60,7 @@ def sample_motion(
     pose_model: torch.nn.Module,
     inputs: dict[str, np.ndarray],
     data_stats: dict[str, np.ndarray],
-    sample: dict,
+    sample: SampleParams,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """Draw ``num_repetitions`` samples per clip; return raw (un-normalised) motion and versions.
 

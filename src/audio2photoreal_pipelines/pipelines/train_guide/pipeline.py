@@ -4,11 +4,9 @@ from kedro.pipeline import Pipeline
 
 from audio2photoreal_pipelines.pipelines.training_template import create_training_pipeline
 
-from .nodes import train_guide
+from .nodes import GUIDE_SPEC
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Windows of audio and keyframes + the VQ → guide → ``a2p-<person>-guide`` in the registry."""
-    return create_training_pipeline(
-        namespace="guide", train_func=train_guide, extra_inputs={"vq_model": "vq.model"}
-    )
+    return create_training_pipeline(GUIDE_SPEC)

@@ -1,35 +1,32 @@
-"""Node of the ``train_pose`` pipeline."""
+"""The body denoiser's spec for the training template."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from audio2photoreal_pipelines.data.windows import WindowSampler
-from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
-from audio2photoreal_pipelines.models.denoisers import PoseDenoiser, build_pose_denoiser
+from audio2photoreal_pipelines.models.builders import PoseParams
+from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
 from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
 from audio2photoreal_pipelines.models.vqvae import VQVAE
 from audio2photoreal_pipelines.models.wiener import fit_wiener_gain
-from audio2photoreal_pipelines.pipelines.training_template import fit_denoiser, registry_identity
+from audio2photoreal_pipelines.parameters import PoseObjective
+from audio2photoreal_pipelines.pipelines.training_template import (
+    ModelSpec,
+    Training,
+    TrainingRequest,
+    diffusion_training,
+    registry_identity,
+)
 from audio2photoreal_pipelines.training.tracking import mlflow_metric_logger
 
 logger = logging.getLogger(__name__)
 
 
-def train_pose(
-    windows: WindowSampler,
-    data_stats: dict[str, np.ndarray],
-    model_params: dict,
-    train_params: dict,
-    objective: dict,
-    dataset: dict,
-    checkpoints: dict,
-    vq_model: VQVAE,
-) -> tuple[TrainedModel, list[dict]]:
+def pose_training(request: TrainingRequest) -> Training:
     """Train the body denoiser on noisy poses, the audio and the 1 fps guide poses.
 
     ``objective.guide_poses_vq_share`` is the share of training windows whose guide poses are
@@ -39,14 +36,14 @@ def train_pose(
     synthetic person) and moves too little when it samples from the guide; trained on the VQ's
     only, it follows true keyframes less closely.
 
-    ``objective.wiener_gain`` ({levels, batches}, or null for upstream's plain x0 denoiser) fits
-    the per-frequency gain of models/wiener.py on that many training batches once training is
-    done, so that samples keep the detail of x_t that the network alone smooths away.
+    ``objective.wiener_gain`` ({levels, batches, ...}, or null for upstream's plain x0 denoiser)
+    fits the per-frequency gain of models/wiener.py on that many training batches once training
+    is done, so that samples keep the detail of x_t that the network alone smooths away.
     """
-    share = objective.get("guide_poses_vq_share", 0.0)
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"pose.objective.guide_poses_vq_share: {share!r} is not in [0, 1]")
-    prepare_batch = fingerprint = None
+    objective: PoseObjective = request.objective
+    vq_model: VQVAE = request.extras["vq_model"]
+    share = objective.guide_poses_vq_share
+    prepare_batch = None
     if share > 0:
         vq_model.eval().requires_grad_(False)
 
@@ -58,51 +55,38 @@ def train_pose(
             recon = vq.reconstruct(keyframes, mask)
             return {**batch, "keyframes": torch.where(through_vq, recon, keyframes)}
 
-        fingerprint = {"vq": registry_identity(vq_model)}
+    training = diffusion_training(request, prepare_batch=prepare_batch)
     # The gain is fitted after training, so it does not shape the checkpoint (nor its hash).
-    training_objective = {k: v for k, v in objective.items() if k != "wiener_gain"}
-    trained, history = fit_denoiser(
-        build_pose_denoiser,
-        windows,
-        kind="pose",
-        model_params=model_params,
-        train_params=train_params,
-        objective=training_objective,
-        dataset=dataset,
-        checkpoints=checkpoints,
-        data_stats=data_stats,
-        prepare_batch=prepare_batch,
-        fingerprint=fingerprint,
-    )
-    if objective.get("wiener_gain"):
-        fit_pose_wiener_gain(
-            trained.module,
-            windows,
-            prepare_batch,
-            objective,
-            batch_size=train_params["batch_size"],
-            seed=train_params["seed"],
-        )
-    return trained, history
+    fingerprint = dict(training.fingerprint)
+    if share > 0:
+        fingerprint.update(guide_poses_vq_share=share, vq=registry_identity(vq_model))
+    finish = None
+    if objective.wiener_gain is not None:
+
+        def finish(pose: PoseDenoiser) -> None:
+            fit_pose_wiener_gain(
+                pose,
+                request.windows,
+                prepare_batch,
+                objective,
+                batch_size=request.train.batch_size,
+                seed=request.train.seed,
+            )
+
+    return Training(training.build, training.loss, fingerprint, finish)
 
 
 def fit_pose_wiener_gain(
     pose: PoseDenoiser,
     windows: WindowSampler,
     prepare_batch: Callable[[dict, torch.Generator], dict] | None,
-    objective: dict,
+    objective: PoseObjective,
     *,
     batch_size: int,
     seed: int,
 ) -> None:
     """Fit ``pose.wiener`` on training windows drawn with `seed`, and log how it changes x0 MSE."""
-    settings = objective["wiener_gain"]
-    unknown = sorted(set(settings) - {"levels", "batches", "envelope", "subspace_share"})
-    if unknown:
-        raise ValueError(
-            f"pose.objective.wiener_gain: unknown keys {unknown}; expected levels, batches, "
-            "envelope, subspace_share"
-        )
+    settings = objective.wiener_gain
     device = next(pose.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     pose.eval()
@@ -121,19 +105,19 @@ def fit_pose_wiener_gain(
     wiener, report = fit_wiener_gain(
         predict_x0,
         draw,
-        make_training_scheduler(objective["diffusion_steps"]).alphas_cumprod,
-        num_batches=settings["batches"],
-        num_levels=settings["levels"],
+        make_training_scheduler(objective.diffusion_steps).alphas_cumprod,
+        num_batches=settings.batches,
+        num_levels=settings.levels,
         generator=generator,
-        envelope=bool(settings.get("envelope", False)),
-        subspace_share=settings.get("subspace_share"),
+        envelope=settings.envelope,
+        subspace_share=settings.subspace_share,
     )
     pose.wiener = wiener.to(device)
     exponent = float(wiener.envelope_exponent)
     logger.info(
         "pose: Wiener gain fitted on %d training windows (envelope exponent %.2f); "
         "x0 MSE without -> with it: %s",
-        settings["batches"] * batch_size,
+        settings.batches * batch_size,
         exponent,
         ", ".join(f"{k} {a:.4f} -> {b:.4f}" for k, (a, b) in report.items()),
     )
@@ -143,3 +127,12 @@ def fit_pose_wiener_gain(
         log_metrics(
             {f"wiener_{step}_x0_mse_without": without, f"wiener_{step}_x0_mse": with_gain}, 0
         )
+
+
+POSE_SPEC = ModelSpec(
+    kind="pose",
+    model_params=PoseParams,
+    objective=PoseObjective,
+    training=pose_training,
+    extra_inputs={"vq_model": "vq.model"},
+)

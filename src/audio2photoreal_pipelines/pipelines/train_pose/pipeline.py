@@ -4,11 +4,9 @@ from kedro.pipeline import Pipeline
 
 from audio2photoreal_pipelines.pipelines.training_template import create_training_pipeline
 
-from .nodes import train_pose
+from .nodes import POSE_SPEC
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Windows of pose motion and audio (+ the VQ) → denoiser → ``a2p-<person>-pose``."""
-    return create_training_pipeline(
-        namespace="pose", train_func=train_pose, extra_inputs={"vq_model": "vq.model"}
-    )
+    return create_training_pipeline(POSE_SPEC)

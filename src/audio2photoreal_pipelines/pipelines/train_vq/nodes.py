@@ -1,39 +1,30 @@
-"""Node of the ``train_vq`` pipeline."""
+"""The VQ-VAE's spec for the training template."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from audio2photoreal_pipelines.data.windows import WindowSampler
-from audio2photoreal_pipelines.datasets.registered_model import TrainedModel
-from audio2photoreal_pipelines.models.builders import build_vq
+from audio2photoreal_pipelines.models.builders import VQParams
 from audio2photoreal_pipelines.models.vqvae import vq_loss
-from audio2photoreal_pipelines.pipelines.training_template import fit
+from audio2photoreal_pipelines.parameters import VQObjective
+from audio2photoreal_pipelines.pipelines.training_template import (
+    ModelSpec,
+    Training,
+    TrainingRequest,
+)
 
 
-def train_vq(
-    windows: WindowSampler,
-    data_stats: dict[str, np.ndarray],
-    model_params: dict,
-    train_params: dict,
-    objective: dict,
-    dataset: dict,
-    checkpoints: dict,
-) -> tuple[TrainedModel, list[dict]]:
+def vq_training(request: TrainingRequest) -> Training:
     """Train the VQ-VAE to reconstruct normalised 1 fps keyframes through its residual codes."""
+    objective: VQObjective = request.objective
 
-    def loss_fn(vq, batch, generator):
+    def loss(vq, batch, generator):
         out = vq(batch["keyframes"], batch["keyframe_mask"])
-        return vq_loss(out, batch["keyframes"], batch["keyframe_mask"], **objective)
+        return vq_loss(
+            out, batch["keyframes"], batch["keyframe_mask"], commit_weight=objective.commit_weight
+        )
 
-    return fit(
-        lambda: build_vq(model_params),
-        loss_fn,
-        windows,
-        kind="vq",
-        train_params=train_params,
-        fingerprint={"model": model_params, "objective": objective},
-        dataset=dataset,
-        checkpoints=checkpoints,
-        data_stats=data_stats,
+    return Training(
+        build=request.model.build, loss=loss, fingerprint={"objective": objective.as_dict()}
     )
+
+
+VQ_SPEC = ModelSpec(kind="vq", model_params=VQParams, objective=VQObjective, training=vq_training)

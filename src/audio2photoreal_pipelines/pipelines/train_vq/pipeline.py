@@ -4,9 +4,9 @@ from kedro.pipeline import Pipeline
 
 from audio2photoreal_pipelines.pipelines.training_template import create_training_pipeline
 
-from .nodes import train_vq
+from .nodes import VQ_SPEC
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Windows of body keyframes → VQ-VAE → ``a2p-<person>-vq`` in the registry."""
-    return create_training_pipeline(namespace="vq", train_func=train_vq)
+    return create_training_pipeline(VQ_SPEC)
