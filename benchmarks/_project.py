@@ -17,5 +17,5 @@ def load_run(project: Path, names: Sequence[str], models: Sequence[str]) -> dict
         catalog = session.load_context().catalog
         run = {name: catalog.load(name) for name in names}
         for kind in models:
-            run[kind] = catalog.load(f"{kind}.model").eval()
+            run[kind] = catalog.load(f"{kind}.model").module.eval()
     return run

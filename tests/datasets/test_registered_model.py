@@ -86,19 +86,20 @@ def test_load_returns_the_version_this_dataset_saved(registry):
 
     loaded = dataset.load()
 
-    assert (loaded.registry_name, loaded.registry_version) == ("a2p-T-face", "2")
-    assert _same_weights(loaded, second.module)
+    assert (loaded.name, loaded.version) == ("a2p-T-face", "2")
+    assert loaded.identity() == ["a2p-T-face", "2"]
+    assert _same_weights(loaded.module, second.module)
 
 
 def test_a_fresh_dataset_loads_the_champion_else_the_newest(registry):
     RegisteredModelDataset(model_name="a2p-T-pose").save(_trained(0))
     RegisteredModelDataset(model_name="a2p-T-pose").save(_trained(1))
 
-    assert RegisteredModelDataset(model_name="a2p-T-pose").load().registry_version == "2"
+    assert RegisteredModelDataset(model_name="a2p-T-pose").load().version == "2"
     registry.set_registered_model_alias("a2p-T-pose", "champion", "1")
     champion = RegisteredModelDataset(model_name="a2p-T-pose").load()
-    assert champion.registry_version == "1"
-    assert _same_weights(champion, _trained(0).module)
+    assert champion.version == "1"
+    assert _same_weights(champion.module, _trained(0).module)
 
 
 def test_loading_an_unknown_model_names_it(registry):
@@ -153,7 +154,7 @@ def test_identical_weights_reuse_their_version_instead_of_registering_again(regi
         rerun.save(_trained(0, steps="10"))
     assert [str(v.version) for v in registry.search_model_versions("name='a2p-T-vq'")] == ["1"]
     assert "already complete" in caplog.text and "version 1, reused" in caplog.text
-    assert rerun.load().registry_version == "1"
+    assert rerun.load().version == "1"
 
     RegisteredModelDataset(model_name="a2p-T-vq").save(_trained(1))
     assert len(registry.search_model_versions("name='a2p-T-vq'")) == 2

@@ -47,6 +47,19 @@ class TrainedModel:
     checkpoint: Path | None = None
 
 
+@dataclass(frozen=True)
+class RegisteredModule:
+    """A module loaded from the registry, with the name and version it was registered under."""
+
+    module: torch.nn.Module
+    name: str
+    version: str
+
+    def identity(self) -> list[str]:
+        """[registered name, version]: what a model trained on this one depends on."""
+        return [self.name, self.version]
+
+
 def git_commit() -> str:
     """The project's current commit, or ``unknown`` outside a git checkout."""
     try:
@@ -94,12 +107,12 @@ def _versions(client: MlflowClient, name: str) -> list:
     return sorted(found, key=lambda v: int(v.version))
 
 
-class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
+class RegisteredModelDataset(AbstractDataset[TrainedModel, RegisteredModule]):
     """Saves a :class:`TrainedModel` as a new registry version; loads a version back as a module.
 
     ``load`` returns, in order of preference: the version this dataset saved in the current run, the
-    version under ``alias``, or the newest version. The loaded module carries ``registry_name`` and
-    ``registry_version`` attributes so later nodes can say which version they used.
+    version under ``alias``, or the newest version, as a ``RegisteredModule`` so that later nodes
+    can say which version they used.
 
     Weights identical to a registered version's (tag ``weights_sha256``), e.g. a re-run whose
     training resumed a finished checkpoint, are not registered again: that version is reused and
@@ -164,7 +177,7 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
         self._saved_version = version
         logger.info("Registered %s version %s", self._model_name, version)
 
-    def load(self) -> torch.nn.Module:
+    def load(self) -> RegisteredModule:
         client = MlflowClient()
         version = self._saved_version
         if version is None and self._alias is not None:
@@ -189,9 +202,7 @@ class RegisteredModelDataset(AbstractDataset[TrainedModel, torch.nn.Module]):
         module = mlflow.pytorch.load_model(
             f"models:/{self._model_name}/{version}", map_location="cpu"
         )
-        module.registry_name = self._model_name
-        module.registry_version = str(version)
-        return module
+        return RegisteredModule(module=module, name=self._model_name, version=str(version))
 
 
 class RegistryChampionsDataset(AbstractDataset[dict, dict]):

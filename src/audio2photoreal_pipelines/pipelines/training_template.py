@@ -62,7 +62,8 @@ class TrainingRequest:
 @dataclass(frozen=True)
 class Training:
     """How one model trains: ``build()`` makes it (seeded), ``loss`` is the loop's loss function,
-    ``fingerprint`` is what else shapes the result (hashed into the checkpoint folder), and
+    ``fingerprint`` is what else shapes the result (hashed into the checkpoint folder; a model it
+    depends on by its ``RegisteredModule.identity()``), and
     ``finish(module)`` runs once training is done (e.g. fits the body's Wiener gain)."""
 
     build: Callable[[], torch.nn.Module]
@@ -115,11 +116,6 @@ def check_audio_width(windows: WindowSampler, width: int, key: str) -> None:
             f"{key} is {width} but the cached audio features (ingest's audio_features) are "
             f"{cached} wide: set audio_feature_dim: {cached} in conf/base/globals.yml"
         )
-
-
-def registry_identity(model: torch.nn.Module) -> list[str]:
-    """[registered name, version] of a model loaded from the registry, for checkpoint hashes."""
-    return [getattr(model, "registry_name", ""), getattr(model, "registry_version", "")]
 
 
 def diffusion_training(

@@ -11,6 +11,7 @@ from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise
 from audio2photoreal_pipelines.data.scenes import discover_scenes, face_valid_mask
 from audio2photoreal_pipelines.data.stats import compute_data_stats
 from audio2photoreal_pipelines.data.user_audio import load_user_audio
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.evaluation.metrics import div_sample
 from audio2photoreal_pipelines.models.builders import (
     build_face_denoiser,
@@ -66,7 +67,8 @@ def person(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models():
-    """Randomly initialised vq, guide, face and pose models of tiny width."""
+    """Randomly initialised vq, guide, face and pose models of tiny width, as the registry
+    datasets load them (a2p-P1-<kind> versions 1 to 4)."""
     torch.manual_seed(0)
     # No k-means init: the codebook must be random before any training batch.
     vq = build_vq({"width": 8, "num_quantizers": 2, "codebook_size": 16, "kmeans_init": False})
@@ -76,7 +78,11 @@ def models():
     tiny = {"dim": 16, "depth": 1, "heads": 2, "ff_dim": 32, "audio_feature_dim": FEATURES}
     face = build_face_denoiser({**tiny, "cond_encoder_layers": 1})
     pose = build_pose_denoiser({**tiny, "conv_hidden": 8})
-    return vq, guide, face, pose
+    modules = zip(("vq", "guide", "face", "pose"), (vq, guide, face, pose), strict=True)
+    return tuple(
+        RegisteredModule(module, f"a2p-P1-{kind}", str(number))
+        for number, (kind, module) in enumerate(modules, start=1)
+    )
 
 
 def _prepare(person, sample: SampleParams) -> dict[str, np.ndarray]:
@@ -137,24 +143,8 @@ def test_sampling_test_chunks_gives_repetition_major_finite_diverse_motion(chunk
     for key in ("body", "guide_poses", "face"):
         assert np.isfinite(samples[key]).all()
     assert div_sample(samples["body"]) > 0 and div_sample(samples["face"]) > 0
-    # Random models carry no registry attributes.
-    assert versions == {k: {"name": None, "version": None} for k in ("vq", "guide", "face", "pose")}
-
-
-def test_sampled_versions_name_the_registry_versions(person, models):
-    for number, model in enumerate(models, start=1):
-        model.registry_name, model.registry_version = f"m{number}", str(number)
-    try:
-        inputs = _prepare(person, _sample_params(max_clips=1))
-        _, versions = nodes.sample_motion(
-            *models, inputs, person[2], _sample_params(num_repetitions=1, steps=1)
-        )
-    finally:
-        for model in models:
-            del model.registry_name, model.registry_version
-
-    assert versions["vq"] == {"name": "m1", "version": "1"}
-    assert versions["pose"] == {"name": "m4", "version": "4"}
+    assert versions["vq"] == {"name": "a2p-P1-vq", "version": "1"}
+    assert versions["pose"] == {"name": "a2p-P1-pose", "version": "4"}
 
 
 def test_upstream_results_have_upstream_keys_and_shapes(chunk_run):

@@ -23,6 +23,7 @@ from audio2photoreal_pipelines.data.acquire import DatasetParams, read_synthetic
 from audio2photoreal_pipelines.data.scenes import Scene, discover_scenes
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig, generate_person
 from audio2photoreal_pipelines.data.windows import WindowSampler, fixed_windows
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.evaluation.metrics import fit_lip_readout, lip_sync, read_lip
 from audio2photoreal_pipelines.models.builders import (
     build_face_denoiser,
@@ -114,6 +115,11 @@ def run_node(spec, person: Person, params: dict, **extra):
     )
     assert history, "training logged nothing"
     return trained.module.eval()
+
+
+def registered(vq: VQVAE) -> RegisteredModule:
+    """The VQ as the later training nodes receive it from the registry."""
+    return RegisteredModule(vq, "a2p-SYNLEARN-vq", "1")
 
 
 def untrained(build, params: dict) -> torch.nn.Module:
@@ -223,7 +229,7 @@ def test_guide_token_accuracy_far_above_chance_and_the_most_frequent_token(perso
     (On held-out scenes the accuracy stays near the most-frequent-token baseline.)
     """
     params = shortened("guide", steps=150, batch_size=8, lr=3.0e-3)
-    guide = run_node(GUIDE_SPEC, person, params, vq_model=trained_vq)
+    guide = run_node(GUIDE_SPEC, person, params, vq_model=registered(trained_vq))
     windows = training_windows(person, params)
     batch = windows.sample(16, torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -300,7 +306,7 @@ def test_pose_denoises_held_out_motion_far_better_than_untrained(person, trained
         batch_size=8,
         lr=2.0e-3,
     )
-    pose = run_node(POSE_SPEC, person, params, vq_model=trained_vq)
+    pose = run_node(POSE_SPEC, person, params, vq_model=registered(trained_vq))
     _, batch = held_out_clips(person, "body")
     cond = {k: batch[k] for k in ("audio_features", "length_mask", "keyframes", "keyframe_mask")}
     scheduler = make_training_scheduler(params["objective"]["diffusion_steps"])

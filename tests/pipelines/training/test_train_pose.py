@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from audio2photoreal_pipelines.data.stats import REQUIRED_SHAPES
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
 from audio2photoreal_pipelines.pipelines.train_pose.nodes import POSE_SPEC
 from tests.pipelines.training.conftest import run_train_node
@@ -42,7 +43,7 @@ def train_pose(windows, data_stats, model, train, objective, dataset, checkpoint
         block,
         person=dataset["person"],
         checkpoint_root=checkpoints["root"],
-        vq_model=vq,
+        vq_model=RegisteredModule(vq, "a2p-T-vq", "1"),
     )
 
 

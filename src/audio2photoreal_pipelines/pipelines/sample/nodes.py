@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from einops import rearrange
 
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise, motion_mean_std
 from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.user_audio import load_user_audio
 from audio2photoreal_pipelines.data.windows import fixed_windows
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.parameters import AudioFeatureParams
 from audio2photoreal_pipelines.serving import KINDS, SampleParams, sample_clips, user_audio_inputs
 
@@ -46,18 +46,11 @@ def prepare_inputs(
     }
 
 
-def _registry_entry(model: torch.nn.Module) -> dict[str, str | None]:
-    return {
-        "name": getattr(model, "registry_name", None),
-        "version": getattr(model, "registry_version", None),
-    }
-
-
 def sample_motion(
-    vq_model: torch.nn.Module,
-    guide_model: torch.nn.Module,
-    face_model: torch.nn.Module,
-    pose_model: torch.nn.Module,
+    vq_model: RegisteredModule,
+    guide_model: RegisteredModule,
+    face_model: RegisteredModule,
+    pose_model: RegisteredModule,
     inputs: dict[str, np.ndarray],
     data_stats: dict[str, np.ndarray],
     sample: SampleParams,
@@ -67,9 +60,12 @@ def sample_motion(
     Motion arrays are repetition-major: body (R, S, T, 104), guide_poses (R, S, K, 104),
     face (R, S, T, 256).
     """
-    models = (vq_model, guide_model, face_model, pose_model)
-    samples = sample_clips(dict(zip(KINDS, models, strict=True)), inputs, data_stats, sample)
-    versions = {kind: _registry_entry(model) for kind, model in zip(KINDS, models, strict=True)}
+    loaded = dict(zip(KINDS, (vq_model, guide_model, face_model, pose_model), strict=True))
+    modules = {kind: model.module for kind, model in loaded.items()}
+    samples = sample_clips(modules, inputs, data_stats, sample)
+    versions = {
+        kind: {"name": model.name, "version": model.version} for kind, model in loaded.items()
+    }
     return samples, versions
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.models.builders import GuideParams, build_guide
 from audio2photoreal_pipelines.models.guide import guide_loss
 from audio2photoreal_pipelines.parameters import GuideObjective
@@ -12,14 +13,14 @@ from audio2photoreal_pipelines.pipelines.training_template import (
     Training,
     TrainingRequest,
     check_audio_width,
-    registry_identity,
 )
 
 
 def guide_training(request: TrainingRequest) -> Training:
     """Train the guide to predict the frozen VQ's tokens of each window from its audio."""
     objective: GuideObjective = request.objective
-    vq_model = request.extras["vq_model"]
+    registered_vq: RegisteredModule = request.extras["vq_model"]
+    vq_model = registered_vq.module
     check_audio_width(request.windows, request.model.audio_dim, "guide.model.audio_dim")
     vq_model.eval().requires_grad_(False)
 
@@ -41,7 +42,7 @@ def guide_training(request: TrainingRequest) -> Training:
     return Training(
         build=lambda: build_guide(request.model, vq=vq_model),
         loss=loss,
-        fingerprint={"objective": objective.as_dict(), "vq": registry_identity(vq_model)},
+        fingerprint={"objective": objective.as_dict(), "vq": registered_vq.identity()},
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 
 from audio2photoreal_pipelines.data.windows import WindowSampler
+from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.models.builders import PoseParams
 from audio2photoreal_pipelines.models.denoisers import PoseDenoiser
 from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler
@@ -19,7 +20,6 @@ from audio2photoreal_pipelines.pipelines.training_template import (
     Training,
     TrainingRequest,
     diffusion_training,
-    registry_identity,
 )
 from audio2photoreal_pipelines.training.tracking import mlflow_metric_logger
 
@@ -41,7 +41,8 @@ def pose_training(request: TrainingRequest) -> Training:
     is done, so that samples keep the detail of x_t that the network alone smooths away.
     """
     objective: PoseObjective = request.objective
-    vq_model: VQVAE = request.extras["vq_model"]
+    registered_vq: RegisteredModule = request.extras["vq_model"]
+    vq_model: VQVAE = registered_vq.module
     share = objective.guide_poses_vq_share
     prepare_batch = None
     if share > 0:
@@ -59,7 +60,7 @@ def pose_training(request: TrainingRequest) -> Training:
     # The gain is fitted after training, so it does not shape the checkpoint (nor its hash).
     fingerprint = dict(training.fingerprint)
     if share > 0:
-        fingerprint.update(guide_poses_vq_share=share, vq=registry_identity(vq_model))
+        fingerprint.update(guide_poses_vq_share=share, vq=registered_vq.identity())
     finish = None
     if objective.wiener_gain is not None:
 
