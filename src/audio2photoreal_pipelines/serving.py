@@ -84,8 +84,8 @@ SIGNATURE = ModelSignature(
 class SampleParams(SamplingConfig):
     """``params:sample``: the sampler's settings, and which clips, with what seed, on what device.
 
-    ``model_alias`` is read by the catalog (``runtime_params``); ``--params sample.model_alias=``
-    also merges it here.
+    ``audio`` and ``model_alias`` are read by the catalog (``runtime_params``: the ``user_audio``
+    file and the registry alias); ``--params sample.audio=`` also merges them here.
     """
 
     audio: str | None = None

@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from audio2photoreal_pipelines.serving import input_example
 from tests.conftest import TINY_PERSON, run_session, use_project_store
+from tests.data.conftest import write_speech_wav
 
 KINDS = ("vq", "guide", "face", "pose")
 TINY_RUN = {
@@ -122,3 +123,10 @@ def test_default_run_reports_and_promotes_four_champions(project_copy):
     for key, array in first_samples.items():
         np.testing.assert_array_equal(array, second_samples[key], err_msg=key)
     assert json.loads((data / "08_reporting" / "SYN001" / "metrics.json").read_text()) == first_rows
+
+    # A user's wav given on the command line reaches the sample node through the catalog.
+    wav = write_speech_wav(project_copy / "take.wav", 1.5)
+    run_session(project_copy, ["sample"], **TINY_RUN, **{"sample.audio": str(wav)})
+    user_samples = dict(np.load(outputs / "samples.npz"))
+    assert user_samples["body"].shape == (2, 1, 45, 104)
+    assert user_samples["face"].shape == (2, 1, 45, 256)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 import torch
 import torchaudio
 
@@ -28,16 +27,17 @@ class UserAudioError(ValueError):
     """The user's audio file cannot be used; the message names the file."""
 
 
-def load_user_audio(path: str | Path, *, seed: int = 0) -> np.ndarray:
-    """Read the wav at ``path`` and `prepare_user_audio` it; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserAudioError(f"{path}: no such file")
-    try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise UserAudioError(f"{path.name}: not a readable audio file ({err})") from None
-    return prepare_user_audio(audio, rate, name=path.name, seed=seed)
+@dataclass(frozen=True)
+class UserAudio:
+    """A user's audio file as read: samples (N, C) float32 at ``sample_rate``, and its name."""
+
+    samples: np.ndarray
+    sample_rate: int
+    name: str
+
+    def prepared(self, seed: int = 0) -> np.ndarray:
+        """`prepare_user_audio` of these samples; errors name the file."""
+        return prepare_user_audio(self.samples, self.sample_rate, name=self.name, seed=seed)
 
 
 def prepare_user_audio(audio: np.ndarray, rate: int, *, name: str, seed: int = 0) -> np.ndarray:

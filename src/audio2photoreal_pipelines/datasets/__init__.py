@@ -6,6 +6,7 @@ from audio2photoreal_pipelines.datasets.npy_dataset import NpyDataset
 from audio2photoreal_pipelines.datasets.npz_dataset import NestedNpzDataset, NpzDataset
 from audio2photoreal_pipelines.datasets.results_dataset import UpstreamResultsDataset
 from audio2photoreal_pipelines.datasets.scene_index_dataset import SceneIndexDataset
+from audio2photoreal_pipelines.datasets.user_audio_dataset import UserAudioDataset
 from audio2photoreal_pipelines.datasets.wav_dataset import WavDataset
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "SceneIndexDataset",
     "TextDataset",
     "UpstreamResultsDataset",
+    "UserAudioDataset",
     "WavDataset",
 ]

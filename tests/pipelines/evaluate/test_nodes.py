@@ -78,7 +78,7 @@ def inputs(person):
     scenes, masks, stats, features, _, _ = person
     sample = SampleParams(seed=0)
     features_params = AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
-    return prepare_inputs(scenes, masks, stats, features, CHUNKS, sample, features_params)
+    return prepare_inputs(scenes, masks, stats, features, CHUNKS, None, sample, features_params)
 
 
 def _raw_gt(inputs, stats, kind: str) -> np.ndarray:

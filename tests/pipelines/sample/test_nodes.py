@@ -10,8 +10,8 @@ import yaml
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise
 from audio2photoreal_pipelines.data.scenes import discover_scenes, face_valid_mask
 from audio2photoreal_pipelines.data.stats import compute_data_stats
-from audio2photoreal_pipelines.data.user_audio import load_user_audio
 from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
+from audio2photoreal_pipelines.datasets.user_audio_dataset import UserAudioDataset
 from audio2photoreal_pipelines.evaluation.metrics import div_sample
 from audio2photoreal_pipelines.models.builders import (
     build_face_denoiser,
@@ -86,8 +86,17 @@ def models():
 
 
 def _prepare(person, sample: SampleParams) -> dict[str, np.ndarray]:
+    """The node as a run with ``--params sample.audio=...`` feeds it: the catalog's user_audio
+    reads the same file."""
     scenes, masks, stats, features = person
-    return nodes.prepare_inputs(scenes, masks, stats, features, CHUNKS, sample, AUDIO_FEATURES)
+    user_audio = UserAudioDataset(filepath=sample.audio).load()
+    return nodes.prepare_inputs(
+        scenes, masks, stats, features, CHUNKS, user_audio, sample, AUDIO_FEATURES
+    )
+
+
+def _user_audio(path, seed: int) -> np.ndarray:
+    return UserAudioDataset(filepath=str(path)).load().prepared(seed)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +139,7 @@ def test_a_user_wav_gives_inputs_without_ground_truth(person, tmp_path):
     assert inputs["audio_features"].shape == (1, 60 * FRAME // 480 + 1, FEATURES)
     assert inputs["length_mask"].shape == (1, 60) and inputs["length_mask"].all()
     raw = denormalise(inputs["audio"][0], *audio_mean_std(stats))
-    np.testing.assert_allclose(raw, load_user_audio(path, seed=10), atol=1e-6)
+    np.testing.assert_allclose(raw, _user_audio(path, seed=10), atol=1e-6)
 
 
 def test_sampling_test_chunks_gives_repetition_major_finite_diverse_motion(chunk_run):
@@ -207,8 +216,24 @@ def test_upstream_results_of_a_user_clip_have_zero_ground_truth(person, models, 
     assert set(body) == set(face) == UPSTREAM_KEYS
     assert body["motions"].shape == (REPS, 104, 1, 60) and face["gt"].shape == (REPS, 256, 1, 60)
     assert not body["gt"].any() and not face["gt"].any()
-    np.testing.assert_allclose(body["audio"][1], load_user_audio(path, seed=10), atol=1e-6)
+    np.testing.assert_allclose(body["audio"][1], _user_audio(path, seed=10), atol=1e-6)
     np.testing.assert_array_equal(body["lengths"], [60] * REPS)
+
+
+def test_an_audio_file_set_where_the_catalog_cannot_see_it_is_refused(person, tmp_path):
+    path = write_speech_wav(tmp_path / "me.wav", 2.0)
+    scenes, masks, stats, features = person
+    with pytest.raises(ValueError, match=r"--params sample.audio=<file>"):
+        nodes.prepare_inputs(
+            scenes,
+            masks,
+            stats,
+            features,
+            CHUNKS,
+            None,
+            _sample_params(audio=str(path)),
+            AUDIO_FEATURES,
+        )
 
 
 def test_an_unknown_sample_parameter_is_refused_by_its_block():

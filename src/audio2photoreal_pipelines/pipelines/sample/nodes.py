@@ -7,7 +7,7 @@ from einops import rearrange
 
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, denormalise, motion_mean_std
 from audio2photoreal_pipelines.data.scenes import Scene
-from audio2photoreal_pipelines.data.user_audio import load_user_audio
+from audio2photoreal_pipelines.data.user_audio import UserAudio
 from audio2photoreal_pipelines.data.windows import fixed_windows
 from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
 from audio2photoreal_pipelines.parameters import AudioFeatureParams
@@ -20,17 +20,23 @@ def prepare_inputs(
     data_stats: dict[str, np.ndarray],
     audio_features: dict[str, np.ndarray],
     test_chunks: list[dict],
+    user_audio: UserAudio | None,
     sample: SampleParams,
     feature_params: AudioFeatureParams,
 ) -> dict[str, np.ndarray]:
-    """The clips to sample: the test chunks, or ``sample.audio`` (a user's wav) when it is set.
+    """The clips to sample: the test chunks, or the user's audio (``--params sample.audio=<file>``,
+    read by the catalog's ``user_audio``) when it is given.
 
     Returns normalised arrays: audio (S, N, 2), audio_features (S, La, C), length_mask (S, T),
     and for test chunks the ground truth body (S, T, 104), face (S, T, 256) and face_valid (S, T).
     """
+    if user_audio is not None:
+        return user_audio_inputs(user_audio.prepared(sample.seed), data_stats, feature_params)
     if sample.audio:
-        audio = load_user_audio(sample.audio, seed=sample.seed)
-        return user_audio_inputs(audio, data_stats, feature_params)
+        raise ValueError(
+            f"sample.audio is {sample.audio!r} in a parameters file, where the catalog cannot see "
+            "it: give it on the command line, --params sample.audio=<file>"
+        )
     chunks = test_chunks[: sample.max_clips] if sample.max_clips else test_chunks
     body = fixed_windows(scenes, face_masks, data_stats, audio_features, chunks, kind="body")
     face = fixed_windows(

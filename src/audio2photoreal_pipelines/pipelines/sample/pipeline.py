@@ -2,8 +2,8 @@
 
 ::
 
-    scenes, face_masks, data_stats, audio_features, test_chunks, params:sample
-        └─► prepare_inputs ─► sample_inputs
+    scenes, face_masks, data_stats, audio_features, test_chunks, user_audio, params:sample
+        └─► prepare_inputs ─► sample_inputs   (user_audio: --params sample.audio=<file>)
     vq.model, guide.model, face.model, pose.model (registry) + sample_inputs
         └─► sample_motion ─► samples, sampled_versions
     samples ─► to_upstream_results ─► results_body, results_face (upstream results.npy)
@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "data_stats",
                     "audio_features",
                     "test_chunks",
+                    "user_audio",
                     "params:sample",
                     "params:audio_features",
                 ],
