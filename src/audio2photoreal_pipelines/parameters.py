@@ -12,8 +12,13 @@ from typing import Annotated, Any, Literal
 
 from kedro.config import OmegaConfigLoader
 from pydantic import Field, model_validator
+from torch import nn
 
-from audio2photoreal_pipelines.models.audio import feature_width
+from audio2photoreal_pipelines.models.audio import (
+    VqWav2VecFeatures,
+    feature_width,
+    make_feature_extractor,
+)
 from audio2photoreal_pipelines.parameter_block import (
     Count,
     ParameterBlock,
@@ -53,6 +58,7 @@ class TestChunkParams(ParameterBlock):
 class AudioFeatureParams(ParameterBlock):
     """``params:audio_features``: log-mel, or upstream's frozen vq-wav2vec with a checkpoint.
 
+    ``vq_wav2vec_checkpoint`` is globals' entry, which the catalog's ``vq_wav2vec`` reads too.
     ``feature_dim`` is globals' ``audio_feature_dim``, which the models take as input width; it
     must be the width these settings give, 2 x n_mels or 2 x 512.
     """
@@ -71,8 +77,15 @@ class AudioFeatureParams(ParameterBlock):
             )
         return self
 
-    def extractor_options(self) -> dict[str, Any]:
-        return {"n_mels": self.n_mels, "vq_wav2vec_checkpoint": self.vq_wav2vec_checkpoint}
+    def extractor(self, vq_wav2vec: VqWav2VecFeatures | None) -> nn.Module:
+        """The feature extractor these settings describe, given the catalog's ``vq_wav2vec``."""
+        if (vq_wav2vec is None) != (self.vq_wav2vec_checkpoint is None):
+            raise ValueError(
+                f"audio_features.vq_wav2vec_checkpoint is {self.vq_wav2vec_checkpoint!r} but the "
+                f"catalog's vq_wav2vec {'is' if vq_wav2vec is None else 'is not'} empty: set the "
+                "checkpoint once, as vq_wav2vec_checkpoint in conf/base/globals.yml"
+            )
+        return make_feature_extractor(n_mels=self.n_mels, vq_wav2vec=vq_wav2vec)
 
 
 class EvaluateParams(ParameterBlock):

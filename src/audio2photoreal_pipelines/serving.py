@@ -48,7 +48,7 @@ from audio2photoreal_pipelines.data.normalise import (
 )
 from audio2photoreal_pipelines.data.stats import load_data_stats, save_data_stats
 from audio2photoreal_pipelines.data.user_audio import UserAudioError, prepare_user_audio
-from audio2photoreal_pipelines.models.audio import make_feature_extractor
+from audio2photoreal_pipelines.models.audio import VqWav2VecFeatures
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body, generate_face
 from audio2photoreal_pipelines.parameter_block import Count, ParameterError, PositiveCount
 from audio2photoreal_pipelines.parameters import AudioFeatureParams
@@ -133,16 +133,20 @@ def sample_clips(
 
 
 def user_audio_inputs(
-    audio: np.ndarray, data_stats: Mapping[str, np.ndarray], feature_params: AudioFeatureParams
+    audio: np.ndarray,
+    data_stats: Mapping[str, np.ndarray],
+    feature_params: AudioFeatureParams,
+    vq_wav2vec: VqWav2VecFeatures | None = None,
 ) -> dict[str, np.ndarray]:
     """Model inputs for one clip of raw audio (N, 2) at 48 kHz: the ``sample`` pipeline's form.
+    ``vq_wav2vec`` is the catalog's extractor when the features are upstream's.
 
     Returns normalised audio (1, N, 2), audio_features (1, La, C) and length_mask (1, T).
     """
     mean, std = audio_mean_std(data_stats)
     waveform = torch.from_numpy(normalise(audio, mean, std))[None]
     with torch.inference_mode():
-        features = make_feature_extractor(**feature_params.extractor_options())(waveform)
+        features = feature_params.extractor(vq_wav2vec)(waveform)
     frames = audio.shape[0] // SAMPLES_PER_FRAME
     return {
         "audio": waveform.numpy(),

@@ -1,4 +1,5 @@
-"""Audio front ends: log-mel features, the learned encoder and the vq-wav2vec loader."""
+"""Audio front ends: log-mel features, the learned encoder and the vq-wav2vec extractor, read
+from fairseq checkpoints by datasets/fairseq_checkpoint.py."""
 
 from __future__ import annotations
 
@@ -8,17 +9,25 @@ import math
 import pytest
 import torch
 
+from audio2photoreal_pipelines.datasets.fairseq_checkpoint import read_fairseq_checkpoint
 from audio2photoreal_pipelines.models.audio import (
     LOG_OFFSET,
     VQ_WAV2VEC_CONV_LAYERS,
     AudioEncoder,
     LogMelFeatures,
     VqWav2VecFeatures,
-    load_vq_wav2vec,
+    build_vq_wav2vec,
     make_feature_extractor,
 )
+from audio2photoreal_pipelines.units import SAMPLE_RATE
 
 SMALL_CONV_LAYERS = [(8, 10, 5), (8, 8, 4), (8, 4, 2), (8, 4, 2), (8, 4, 2)]
+
+
+def load_vq_wav2vec(path, sample_rate: int = SAMPLE_RATE) -> VqWav2VecFeatures:
+    """The extractor of a fairseq checkpoint file, read as the catalog's vq_wav2vec reads it."""
+    model_state, args = read_fairseq_checkpoint(path)
+    return build_vq_wav2vec(model_state, args, source=str(path), sample_rate=sample_rate)
 
 
 class NotAllowlisted:
@@ -243,4 +252,4 @@ def test_vq_wav2vec_with_another_hop_is_rejected(tmp_path):
     path = tmp_path / "hop80.pt"
     torch.save(fairseq_checkpoint([(8, 10, 5), (8, 8, 4), (8, 4, 2), (8, 4, 2)]), path)
     with pytest.raises(ValueError, match="hops 80 samples"):
-        make_feature_extractor(vq_wav2vec_checkpoint=path)
+        make_feature_extractor(vq_wav2vec=load_vq_wav2vec(path))

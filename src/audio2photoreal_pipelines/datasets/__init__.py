@@ -2,6 +2,7 @@
 
 from audio2photoreal_pipelines.datasets.atomic_text import JSONDataset, TextDataset
 from audio2photoreal_pipelines.datasets.data_stats_dataset import DataStatsDataset
+from audio2photoreal_pipelines.datasets.fairseq_checkpoint import VqWav2VecDataset
 from audio2photoreal_pipelines.datasets.npy_dataset import NpyDataset
 from audio2photoreal_pipelines.datasets.npz_dataset import NestedNpzDataset, NpzDataset
 from audio2photoreal_pipelines.datasets.results_dataset import UpstreamResultsDataset
@@ -19,5 +20,6 @@ __all__ = [
     "TextDataset",
     "UpstreamResultsDataset",
     "UserAudioDataset",
+    "VqWav2VecDataset",
     "WavDataset",
 ]

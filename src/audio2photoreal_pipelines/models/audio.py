@@ -3,7 +3,8 @@
 - `LogMelFeatures` (non-learned, the default): waveform (B, N, 2) at 48 kHz -> (B, Ta, 2·n_mels)
   at 100 Hz.
 - `VqWav2VecFeatures` (frozen, optional): upstream's vq-wav2vec convolutional feature extractor
-  (docs/upstream.md §2.4), loaded from a fairseq checkpoint without fairseq by `load_vq_wav2vec`.
+  (docs/upstream.md §2.4), built from a fairseq checkpoint without fairseq by `build_vq_wav2vec`
+  (the checkpoint is read by datasets/fairseq_checkpoint.py).
   `make_feature_extractor` picks one of the two for ingest; both give Ta = N // 480 + 1 rows.
 - `AudioEncoder` (learned): features (B, Ta, C) -> tokens (B, T, D) at the motion frame rate, so
   rotary positions of audio memory and motion mean the same time (docs/architecture.md).
@@ -11,11 +12,8 @@
 
 from __future__ import annotations
 
-import argparse
 import ast
 import math
-import pickle
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ N_FFT = 400
 LOG_OFFSET = 1e-5
 # fairseq's vq-wav2vec feature extractor: (channels, kernel, stride) per conv layer.
 VQ_WAV2VEC_CONV_LAYERS = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
-_MAX_STUBBED_GLOBALS = 64
 
 
 def log_mel_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
@@ -293,65 +290,19 @@ def _receptive_field(conv_layers: Sequence[tuple[int, int, int]]) -> tuple[int, 
     return field, hop
 
 
-class _Inert:
-    """Stand-in for pickled objects we never read (e.g. fairseq meters): stores and runs nothing."""
+def build_vq_wav2vec(
+    model_state: dict[str, Tensor],
+    args: dict[str, Any],
+    *,
+    source: str,
+    sample_rate: int = SAMPLE_RATE,
+) -> VqWav2VecFeatures:
+    """The frozen extractor from a fairseq vq-wav2vec checkpoint's contents, without fairseq.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-def _safe_load(path: Path) -> dict:
-    """torch.load(weights_only=True) with argparse.Namespace allowed (fairseq's 'args').
-
-    Any other global the file names (e.g. fairseq meters in 'extra_state', which we never read)
-    is mapped to an inert stub, one at a time as the restricted unpickler reports it; no foreign
-    code runs. Works for both the zip and the legacy (pre-1.6) torch.save formats.
+    Takes `feature_extractor.conv_layers.{i}.{0|2}.{weight|bias}` from ``model_state`` and the
+    extractor settings from ``args`` where present; other keys are ignored. ``source`` names the
+    checkpoint in errors (datasets/fairseq_checkpoint.py reads it).
     """
-    allowed: list = [argparse.Namespace]
-    for _ in range(_MAX_STUBBED_GLOBALS):
-        try:
-            with torch.serialization.safe_globals(allowed):
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            break
-        except pickle.UnpicklingError as error:
-            match = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
-            if match is None:
-                raise ValueError(f"{path}: cannot be loaded with weights_only=True") from None
-            allowed.append((_Inert, match.group(1)))
-        except (OSError, RuntimeError, EOFError) as error:
-            raise ValueError(f"{path}: cannot read the checkpoint ({error})") from None
-    else:
-        raise ValueError(f"{path}: names more than {_MAX_STUBBED_GLOBALS} unknown pickled classes")
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
-    return state
-
-
-def _model_args(state: dict, path: Path) -> dict:
-    """The model settings of a fairseq checkpoint: 'args' (Namespace) or 'cfg'['model']."""
-    if isinstance(state.get("args"), argparse.Namespace):
-        return vars(state["args"])
-    cfg = state.get("cfg")
-    if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict | argparse.Namespace):
-        model = cfg["model"]
-        return vars(model) if isinstance(model, argparse.Namespace) else dict(model)
-    if state.get("args") is None and cfg is None:
-        return {}
-    raise ValueError(f"{path}: unreadable 'args'/'cfg' in the checkpoint")
-
-
-def load_vq_wav2vec(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> VqWav2VecFeatures:
-    """Build the frozen extractor from a fairseq vq-wav2vec checkpoint, without fairseq.
-
-    Reads `feature_extractor.conv_layers.{i}.{0|2}.{weight|bias}` from 'model' and the extractor
-    settings from 'args' (or 'cfg'['model']) when present; other keys are ignored.
-    """
-    path = Path(path)
-    state = _safe_load(path)
-    args = _model_args(state, path)
     conv_layers = VQ_WAV2VEC_CONV_LAYERS
     if isinstance(args.get("conv_feature_layers"), str):
         conv_layers = tuple(tuple(layer) for layer in ast.literal_eval(args["conv_feature_layers"]))
@@ -365,20 +316,20 @@ def load_vq_wav2vec(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> VqWa
         sample_rate=sample_rate,
     )
     prefix = "feature_extractor.conv_layers."
-    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    weights = {k[len(prefix) :]: v for k, v in model_state.items() if k.startswith(prefix)}
     expected = extractor.conv_layers.state_dict()
     missing = sorted(set(expected) - set(weights))
     unknown = sorted(set(weights) - set(expected))
     if missing or unknown:
         key, problem = (missing[0], "missing") if missing else (unknown[0], "unexpected")
         raise ValueError(
-            f"{path}: {problem} key '{prefix}{key}' for the vq-wav2vec feature extractor "
+            f"{source}: {problem} key '{prefix}{key}' for the vq-wav2vec feature extractor "
             f"({len(missing)} missing, {len(unknown)} unexpected)"
         )
     for key, value in weights.items():
         if value.shape != expected[key].shape:
             raise ValueError(
-                f"{path}: '{prefix}{key}' has shape {tuple(value.shape)}, expected "
+                f"{source}: '{prefix}{key}' has shape {tuple(value.shape)}, expected "
                 f"{tuple(expected[key].shape)}"
             )
     extractor.conv_layers.load_state_dict(weights)
@@ -392,16 +343,17 @@ def feature_width(n_mels: int, vq_wav2vec_checkpoint: str | Path | None = None) 
 
 
 def make_feature_extractor(
-    *, n_mels: int = 40, vq_wav2vec_checkpoint: str | Path | None = None
+    *, n_mels: int = 40, vq_wav2vec: VqWav2VecFeatures | None = None
 ) -> nn.Module:
     """The non-learned front end: (B, N, 2) normalised waveform -> (B, Ta, C), Ta = N // 480 + 1.
 
-    Log-mel (C = 2·n_mels) by default; with a fairseq checkpoint, upstream's frozen vq-wav2vec
-    (C = 2·512 = 1024, docs/upstream.md §2.4; n_mels is then unused). The models' audio input width
-    (`audio_feature_dim`, the guide's `audio_dim`) must equal C. Its one-group GroupNorms
+    Log-mel (C = 2·n_mels) by default; given upstream's frozen vq-wav2vec (the catalog's
+    ``vq_wav2vec``), its features (C = 2·512 = 1024, docs/upstream.md §2.4; n_mels is then
+    unused). The models' audio input width (`audio_feature_dim`, the guide's `audio_dim`) must
+    equal C. Its one-group GroupNorms
     normalise over the whole input, so features of a whole scene differ slightly from upstream's,
     computed per 20 s window.
     """
-    if vq_wav2vec_checkpoint is None:
+    if vq_wav2vec is None:
         return LogMelFeatures(n_mels=n_mels)
-    return LogMelAligned(load_vq_wav2vec(vq_wav2vec_checkpoint))
+    return LogMelAligned(vq_wav2vec)

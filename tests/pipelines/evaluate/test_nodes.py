@@ -56,7 +56,7 @@ def person(tmp_path_factory):
     masks = {name: face_valid_mask(scene) for name, scene in scenes.items()}
     stats = compute_data_stats(scenes, masks, SPLITS["train"])
     features = compute_audio_features(
-        scenes, stats, AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
+        scenes, stats, None, AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
     )
     rng = np.random.default_rng(1)
     w, b = rng.normal(size=256), 0.7
@@ -78,7 +78,9 @@ def inputs(person):
     scenes, masks, stats, features, _, _ = person
     sample = SampleParams(seed=0)
     features_params = AudioFeatureParams(n_mels=N_MELS, feature_dim=2 * N_MELS)
-    return prepare_inputs(scenes, masks, stats, features, CHUNKS, None, sample, features_params)
+    return prepare_inputs(
+        scenes, masks, stats, features, CHUNKS, None, None, sample, features_params
+    )
 
 
 def _raw_gt(inputs, stats, kind: str) -> np.ndarray:

@@ -14,12 +14,11 @@ from audio2photoreal_pipelines.data.acquire import DatasetParams
 from audio2photoreal_pipelines.data.normalise import audio_mean_std, normalise
 from audio2photoreal_pipelines.data.scenes import SceneValidationError, discover_scenes
 from audio2photoreal_pipelines.data.synthetic import GENERATOR_VERSION, SyntheticConfig
-from audio2photoreal_pipelines.models.audio import load_vq_wav2vec
 from audio2photoreal_pipelines.parameter_block import ParameterError
 from audio2photoreal_pipelines.parameters import AudioFeatureParams, SplitParams, TestChunkParams
 from audio2photoreal_pipelines.pipelines.ingest import nodes
 from tests.data.conftest import write_scenes
-from tests.models.test_audio import SMALL_CONV_LAYERS, fairseq_checkpoint
+from tests.models.test_audio import SMALL_CONV_LAYERS, fairseq_checkpoint, load_vq_wav2vec
 
 SYNTHETIC = {
     "seed": 0,
@@ -174,7 +173,7 @@ def test_audio_features_are_computed_per_scene_at_100_hz(tmp_path):
     masks = nodes.build_face_masks(scenes)
     stats, _ = nodes.compute_stats(scenes, masks, {"train": list(scenes), "val": [], "test": []})
     features = nodes.compute_audio_features(
-        scenes, stats, AudioFeatureParams(n_mels=8, feature_dim=16)
+        scenes, stats, None, AudioFeatureParams(n_mels=8, feature_dim=16)
     )
     assert features["scene01"].shape == (30 * 1600 // 480 + 1, 16)
     assert features["scene02"].shape == (45 * 1600 // 480 + 1, 16)
@@ -188,12 +187,13 @@ def test_vq_wav2vec_features_have_the_log_mel_rows_and_centred_frames(tmp_path):
     checkpoint = tmp_path / "vq-wav2vec.pt"
     torch.save(fairseq_checkpoint(SMALL_CONV_LAYERS), checkpoint)  # 8 channels per audio channel
     log_mel = nodes.compute_audio_features(
-        scenes, stats, AudioFeatureParams(n_mels=8, feature_dim=16)
+        scenes, stats, None, AudioFeatureParams(n_mels=8, feature_dim=16)
     )
     # Built without validation: this small checkpoint is 16 wide, upstream's 1024.
     features = nodes.compute_audio_features(
         scenes,
         stats,
+        load_vq_wav2vec(checkpoint),
         AudioFeatureParams.model_construct(n_mels=8, vq_wav2vec_checkpoint=str(checkpoint)),
     )
     for name in scenes:

@@ -61,7 +61,7 @@ def person(tmp_path_factory):
     scenes = discover_scenes(write_scenes(tmp_path_factory.mktemp("person") / "P1", [620, 650]))
     masks = {name: face_valid_mask(scene) for name, scene in scenes.items()}
     stats = compute_data_stats(scenes, masks, list(scenes))
-    features = compute_audio_features(scenes, stats, AUDIO_FEATURES)
+    features = compute_audio_features(scenes, stats, None, AUDIO_FEATURES)
     return scenes, masks, stats, features
 
 
@@ -91,7 +91,7 @@ def _prepare(person, sample: SampleParams) -> dict[str, np.ndarray]:
     scenes, masks, stats, features = person
     user_audio = UserAudioDataset(filepath=sample.audio).load()
     return nodes.prepare_inputs(
-        scenes, masks, stats, features, CHUNKS, user_audio, sample, AUDIO_FEATURES
+        scenes, masks, stats, features, CHUNKS, user_audio, None, sample, AUDIO_FEATURES
     )
 
 
@@ -230,6 +230,7 @@ def test_an_audio_file_set_where_the_catalog_cannot_see_it_is_refused(person, tm
             stats,
             features,
             CHUNKS,
+            None,
             None,
             _sample_params(audio=str(path)),
             AUDIO_FEATURES,

@@ -172,7 +172,7 @@ def person(tmp_path_factory) -> Person:
     splits = ingest.split(scenes, SplitParams(num_val=1, num_test=1))
     data_stats, _ = ingest.compute_stats(scenes, face_masks, splits)
     audio_features = ingest.compute_audio_features(
-        scenes, data_stats, AudioFeatureParams(n_mels=40, feature_dim=80)
+        scenes, data_stats, None, AudioFeatureParams(n_mels=40, feature_dim=80)
     )
     return Person(
         scenes=scenes,

@@ -23,7 +23,7 @@ from audio2photoreal_pipelines.data.scenes import (
 from audio2photoreal_pipelines.data.splits import chunk_test_scenes, split_scenes
 from audio2photoreal_pipelines.data.stats import compute_data_stats, summarise_stats
 from audio2photoreal_pipelines.data.synthetic import SyntheticConfig
-from audio2photoreal_pipelines.models.audio import make_feature_extractor
+from audio2photoreal_pipelines.models.audio import VqWav2VecFeatures
 from audio2photoreal_pipelines.parameters import AudioFeatureParams, SplitParams, TestChunkParams
 from audio2photoreal_pipelines.units import FPS
 
@@ -108,14 +108,17 @@ def make_test_chunks(
 
 
 def compute_audio_features(
-    scenes: dict[str, Scene], data_stats: dict[str, np.ndarray], feature_params: AudioFeatureParams
+    scenes: dict[str, Scene],
+    data_stats: dict[str, np.ndarray],
+    vq_wav2vec: VqWav2VecFeatures | None,
+    feature_params: AudioFeatureParams,
 ) -> dict[str, np.ndarray]:
     """Features of each scene's normalised audio at 100 Hz, computed once: (Ta, C).
 
-    Log-mel (C = 2 * n_mels), or upstream's frozen vq-wav2vec (C = 1024) when
-    ``vq_wav2vec_checkpoint`` is set; Ta = N // 480 + 1 either way.
+    Log-mel (C = 2 * n_mels), or upstream's frozen vq-wav2vec (C = 1024), the catalog's
+    ``vq_wav2vec``, when globals' ``vq_wav2vec_checkpoint`` is set; Ta = N // 480 + 1 either way.
     """
-    features = make_feature_extractor(**feature_params.extractor_options())
+    features = feature_params.extractor(vq_wav2vec)
     mean, std = audio_mean_std(data_stats)
     out = {}
     with torch.inference_mode():

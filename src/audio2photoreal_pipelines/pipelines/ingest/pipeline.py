@@ -6,7 +6,7 @@
                               └► synthetic_truth                                           │
     scenes ─► split ─► splits ─► stats ─► data_stats, stats_summary                        │
                             └──► test chunks ─► test_chunks                                │
-    scenes + data_stats ─► audio features ─► audio_features ◄──────────────────────────────┘
+    scenes + data_stats (+ vq_wav2vec) ─► audio features ─► audio_features ◄───────────────┘
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -57,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.compute_audio_features,
-                inputs=["scenes", "data_stats", "params:audio_features"],
+                inputs=["scenes", "data_stats", "vq_wav2vec", "params:audio_features"],
                 outputs="audio_features",
                 name="compute_audio_features",
             ),

@@ -10,6 +10,7 @@ from audio2photoreal_pipelines.data.scenes import Scene
 from audio2photoreal_pipelines.data.user_audio import UserAudio
 from audio2photoreal_pipelines.data.windows import fixed_windows
 from audio2photoreal_pipelines.datasets.registered_model import RegisteredModule
+from audio2photoreal_pipelines.models.audio import VqWav2VecFeatures
 from audio2photoreal_pipelines.parameters import AudioFeatureParams
 from audio2photoreal_pipelines.serving import KINDS, SampleParams, sample_clips, user_audio_inputs
 
@@ -21,6 +22,7 @@ def prepare_inputs(
     audio_features: dict[str, np.ndarray],
     test_chunks: list[dict],
     user_audio: UserAudio | None,
+    vq_wav2vec: VqWav2VecFeatures | None,
     sample: SampleParams,
     feature_params: AudioFeatureParams,
 ) -> dict[str, np.ndarray]:
@@ -31,7 +33,8 @@ def prepare_inputs(
     and for test chunks the ground truth body (S, T, 104), face (S, T, 256) and face_valid (S, T).
     """
     if user_audio is not None:
-        return user_audio_inputs(user_audio.prepared(sample.seed), data_stats, feature_params)
+        audio = user_audio.prepared(sample.seed)
+        return user_audio_inputs(audio, data_stats, feature_params, vq_wav2vec)
     if sample.audio:
         raise ValueError(
             f"sample.audio is {sample.audio!r} in a parameters file, where the catalog cannot see "

@@ -2,7 +2,8 @@
 
 ::
 
-    scenes, face_masks, data_stats, audio_features, test_chunks, user_audio, params:sample
+    scenes, face_masks, data_stats, audio_features, test_chunks, user_audio, vq_wav2vec,
+    params:sample
         └─► prepare_inputs ─► sample_inputs   (user_audio: --params sample.audio=<file>)
     vq.model, guide.model, face.model, pose.model (registry) + sample_inputs
         └─► sample_motion ─► samples, sampled_versions
@@ -27,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "audio_features",
                     "test_chunks",
                     "user_audio",
+                    "vq_wav2vec",
                     "params:sample",
                     "params:audio_features",
                 ],
