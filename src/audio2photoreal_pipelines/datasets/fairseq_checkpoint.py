@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kedro.io import AbstractDataset, DatasetError
 
+from audio2photoreal_pipelines.datasets.optional_input import OptionalInputDataset
 from audio2photoreal_pipelines.models.audio import VqWav2VecFeatures, build_vq_wav2vec
 
 _MAX_STUBBED_GLOBALS = 64
@@ -72,22 +72,10 @@ def _model_args(state: dict, path: Path) -> dict[str, Any]:
     raise ValueError(f"{path}: unreadable 'args'/'cfg' in the checkpoint")
 
 
-class VqWav2VecDataset(AbstractDataset[None, "VqWav2VecFeatures | None"]):
+class VqWav2VecDataset(OptionalInputDataset):
     """Read-only: the frozen extractor of the fairseq checkpoint at ``filepath``, or None (the
     default, log-mel features) when no checkpoint is given (globals ``vq_wav2vec_checkpoint``)."""
 
-    def __init__(self, *, filepath: str | None = None, metadata: dict[str, Any] | None = None):
-        self._filepath = filepath or None
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
-
-    def load(self) -> VqWav2VecFeatures | None:
-        if self._filepath is None:
-            return None
-        model_state, args = read_fairseq_checkpoint(self._filepath)
-        return build_vq_wav2vec(model_state, args, source=self._filepath)
-
-    def save(self, data: None) -> None:
-        raise DatasetError("VqWav2VecDataset is read-only: it reads a fairseq checkpoint")
+    def read(self, filepath: str) -> VqWav2VecFeatures:
+        model_state, args = read_fairseq_checkpoint(filepath)
+        return build_vq_wav2vec(model_state, args, source=filepath)
