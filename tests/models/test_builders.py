@@ -16,6 +16,7 @@ from audio2photoreal_pipelines.models.builders import (
     build_vq,
 )
 from audio2photoreal_pipelines.parameter_block import ParameterError
+from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
 
 VQ_PARAMS = {"input_dim": 12, "width": 8, "num_quantizers": 2, "codebook_size": 16}
 GUIDE_PARAMS = {
@@ -33,6 +34,7 @@ def test_build_vq_uses_every_key():
     vq = build_vq(VQ_PARAMS | {"dilations": [1, 1, 2], "threshold_ema_dead_code": 0})
     assert vq.encoder[0].in_channels == 12 and vq.encoder[0].out_channels == 8
     assert (vq.num_quantizers, vq.codebook_size) == (2, 16)
+    assert vq.keyframe_stride == KEYFRAME_STRIDE  # stored with the model, checked at sampling
     assert [conv.dilation[0] for conv in vq.encoder[2::2]] == [1, 1, 2]
     assert vq.rvq.layers[0]._codebook.threshold_ema_dead_code == 0
 
@@ -46,6 +48,7 @@ def test_build_guide_takes_vocabulary_from_the_vq():
     vq = build_vq(VQ_PARAMS)
     guide = build_guide(GUIDE_PARAMS, vq=vq)
     assert (guide.codebook_size, guide.num_quantizers) == (16, 2)
+    assert guide.keyframe_stride == KEYFRAME_STRIDE
     assert guide.head.out_features == 16 and guide.token_embedding.num_embeddings == 17
     assert guide.audio_encoder.convs[1].dilation == (2,)
     assert guide.audio_encoder.convs[0].out_channels == 24
@@ -73,6 +76,8 @@ def test_build_guide_rejects_unknown_and_missing_keys():
         (FaceParams, {"dim": 130, "heads": 4}, "dim 130 must split into 4 heads"),
         (PoseParams, {"depth": True}, "depth: Input should be a valid integer, got True"),
         (PoseParams, {"keyframe_stride": 15}, "keyframe_stride: unknown key"),
+        (VQParams, {"keyframe_stride": 15}, "keyframe_stride: unknown key"),
+        (GuideParams, {"audio_dim": 80, "keyframe_stride": 15}, "keyframe_stride: unknown key"),
         (VQParams, {"width": -3}, "VQVAE refuses these parameters"),
         (GuideParams, {"audio_dim": 80, "dropout": "x"}, "dropout: Input should be a valid number"),
     ],

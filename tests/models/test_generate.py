@@ -103,3 +103,14 @@ def test_max_batch_diffuses_the_rows_in_groups_and_keeps_their_order(monkeypatch
 def test_sampling_settings_that_cannot_work_are_refused(settings, problem):
     with pytest.raises(ParameterError, match=re.escape(problem)):
         SamplingConfig.model_validate(settings)
+
+
+def test_models_trained_with_different_keyframe_strides_are_refused():
+    vq, guide, pose = _Stub(104), _Stub(104), _Stub(104)
+    guide.keyframe_stride = 15
+    length_mask = torch.ones(1, 90, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"keyframe strides differ .*'guide': 15"):
+        generate.generate_body(vq, guide, pose, torch.randn(1, 300, 8), length_mask, None, None)
+    del guide.keyframe_stride  # a model pickled before strides were stored
+    with pytest.raises(ValueError, match=r"'guide': None"):
+        generate.generate_body(vq, guide, pose, torch.randn(1, 300, 8), length_mask, None, None)

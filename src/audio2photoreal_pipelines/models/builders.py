@@ -88,11 +88,13 @@ def constructor_params(
 
 AudioEncoderParams = constructor_params(AudioEncoder, exclude=("in_dim", "out_dim"), check=False)
 _AUDIO = {"audio_encoder": AudioEncoderParams | None}
-VQParams = constructor_params(VQVAE)
-GuideParams = constructor_params(GuideTransformer, nested=_AUDIO)
+# The keyframe stride is the data layout's (units.py), which the windows share: not a knob. The
+# models store it, and sampling checks that the three agree.
+_STRIDE = ("keyframe_stride",)
+VQParams = constructor_params(VQVAE, exclude=_STRIDE)
+GuideParams = constructor_params(GuideTransformer, exclude=_STRIDE, nested=_AUDIO)
 FaceParams = constructor_params(FaceDenoiser, nested=_AUDIO)
-# The stride is the data layout's (units.py), which the windows and the guide share: not a knob.
-PoseParams = constructor_params(PoseDenoiser, exclude=("keyframe_stride",), nested=_AUDIO)
+PoseParams = constructor_params(PoseDenoiser, exclude=_STRIDE, nested=_AUDIO)
 
 
 def build_vq(params: Mapping[str, Any] | ParameterBlock) -> VQVAE:

@@ -62,6 +62,18 @@ class SamplingConfig(ParameterBlock):
         return self
 
 
+def check_keyframe_strides(**models: torch.nn.Module) -> None:
+    """Refuse models trained with different keyframe strides, which would put the guide poses at
+    the wrong frames."""
+    # Models registered before the stride was stored with them have none.
+    strides = {name: getattr(model, "keyframe_stride", None) for name, model in models.items()}
+    if len(set(strides.values())) != 1 or None in strides.values():
+        raise ValueError(
+            f"the models' keyframe strides differ ({strides}): retrain them together "
+            "(a stride of None is a model registered before strides were stored)"
+        )
+
+
 def _repeat_clips(tensor: Tensor, repetitions: int) -> Tensor:
     """(S, ...) → (S·R, ...), clip-major like the guide's output."""
     return tensor.repeat_interleave(repetitions, dim=0)
@@ -139,6 +151,7 @@ def generate_body(
     generator: torch.Generator,
 ) -> tuple[Tensor, Tensor]:
     """Body poses (R, S, T, 104) and their 1 fps guide poses (R, S, K, 104)."""
+    check_keyframe_strides(vq=vq, guide=guide, pose=pose)
     r = config.num_repetitions
     num_frames = length_mask.shape[1]
     num_keyframes = -(-num_frames // pose.keyframe_stride)

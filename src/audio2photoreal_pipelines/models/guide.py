@@ -71,10 +71,13 @@ class GuideTransformer(nn.Module):
         level_embedding: bool = False,
         rotary_theta: float = 10000.0,
         audio_encoder: Mapping[str, Any] | None = None,
+        keyframe_stride: int = KEYFRAME_STRIDE,
     ) -> None:
         super().__init__()
-        if not 0 <= level_spacing * (num_quantizers - 1) < KEYFRAME_STRIDE:
+        if not 0 <= level_spacing * (num_quantizers - 1) < keyframe_stride:
             raise ValueError(f"level_spacing {level_spacing} must keep levels inside a keyframe")
+        # Stored with the model: sampling checks that the VQ, guide and body agree on it.
+        self.keyframe_stride = keyframe_stride
         self.codebook_size = codebook_size
         self.num_quantizers = num_quantizers
         self.level_spacing = level_spacing
@@ -110,7 +113,7 @@ class GuideTransformer(nn.Module):
         """Frame times (N,) of flat token indices i = k·Q + q: k·30 + q·level_spacing."""
         index = torch.arange(num_tokens, device=device)
         keyframe, level = index // self.num_quantizers, index % self.num_quantizers
-        return keyframe * float(KEYFRAME_STRIDE) + level * self.level_spacing
+        return keyframe * float(self.keyframe_stride) + level * self.level_spacing
 
     def encode_audio(
         self,

@@ -24,7 +24,7 @@ from einops import rearrange, reduce
 from torch import Tensor, nn
 from vector_quantize_pytorch import ResidualVQ
 
-from audio2photoreal_pipelines.units import BODY_DIM
+from audio2photoreal_pipelines.units import BODY_DIM, KEYFRAME_STRIDE
 
 
 @dataclass
@@ -85,8 +85,12 @@ class VQVAE(nn.Module):
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
         threshold_ema_dead_code: int = 2,
+        keyframe_stride: int = KEYFRAME_STRIDE,
     ) -> None:
         super().__init__()
+        # Motion frames between the keyframes it codes; stored so that sampling can check that
+        # the VQ, guide and body agree on it.
+        self.keyframe_stride = keyframe_stride
         self.num_quantizers = num_quantizers
         self.codebook_size = codebook_size
         self.encoder = nn.Sequential(
