@@ -58,6 +58,8 @@ def test_both_environments_pass_validation(pipelines, env):
         ("sample.keyframe_step", 15, "sample.keyframe_step: unknown key"),
         ("audio_features.n_mels", 20, "audio_features: these features are 40 wide but"),
         ("pose.objective.wiener_gain.levls", 3, "pose.objective.wiener_gain.levls: unknown key"),
+        ("face.objective.diffusion_steps", 500, "face.objective.diffusion_steps: must be 1000"),
+        ("sample.eta", 0.5, "sample: eta 0.5 needs the ddim sampler, not dpmsolver"),
     ],
 )
 def test_a_bad_value_is_named_with_its_key(pipelines, dotted, value, problem):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from kedro.config import OmegaConfigLoader
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from audio2photoreal_pipelines.models.audio import (
@@ -19,6 +19,7 @@ from audio2photoreal_pipelines.models.audio import (
     feature_width,
     make_feature_extractor,
 )
+from audio2photoreal_pipelines.models.diffusion.schedules import NUM_TRAIN_TIMESTEPS
 from audio2photoreal_pipelines.parameter_block import (
     Count,
     ParameterBlock,
@@ -145,9 +146,18 @@ class GuideObjective(ParameterBlock):
 class DiffusionObjective(ParameterBlock):
     """``params:face.objective``: noise levels, the velocity loss weight, condition dropout."""
 
-    diffusion_steps: PositiveCount = 1000
+    diffusion_steps: PositiveCount = NUM_TRAIN_TIMESTEPS
     lambda_vel: Annotated[float, Field(ge=0)] = 0.0
     cond_drop_prob: Share = 0.2
+
+    @field_validator("diffusion_steps")
+    @classmethod
+    def _the_samplers_schedule(cls, steps: int) -> int:
+        # Sampling builds its schedule with NUM_TRAIN_TIMESTEPS steps (models/generate.py): any
+        # other count would train on one schedule and sample on another.
+        if steps != NUM_TRAIN_TIMESTEPS:
+            raise ValueError(f"must be {NUM_TRAIN_TIMESTEPS}, the schedule sampling uses")
+        return steps
 
     def loss_options(self) -> dict[str, float]:
         """What shapes each training step's loss (and so the checkpoint)."""

@@ -98,6 +98,7 @@ def test_max_batch_diffuses_the_rows_in_groups_and_keeps_their_order(monkeypatch
         ({"overlap": 600}, "overlap 600 must be shorter than its window 600"),
         ({"body_window": 100, "body_overlap": 100}, "body_overlap 100 must be shorter"),
         ({"keyframe_step": 15}, "keyframe_step: unknown key"),
+        ({"sampler": "ddim", "steps": 30}, "ddim30: upstream stride 34 does not divide 1000"),
     ],
 )
 def test_sampling_settings_that_cannot_work_are_refused(settings, problem):

@@ -51,6 +51,13 @@ class SamplingConfig(ParameterBlock):
         return name
 
     @model_validator(mode="after")
+    def _sampler_takes_these_settings(self) -> SamplingConfig:
+        if self.eta and self.sampler != "ddim":
+            raise ValueError(f"eta {self.eta} needs the ddim sampler, not {self.sampler}")
+        make_sampler(self.sampler, num_inference_steps=self.steps)  # e.g. ddim's step counts
+        return self
+
+    @model_validator(mode="after")
     def _overlaps_fit(self) -> SamplingConfig:
         body_window = self.body_window or self.window
         for name, overlap, window in (

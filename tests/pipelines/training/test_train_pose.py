@@ -79,7 +79,7 @@ class RecordingVQ(torch.nn.Module):
 
 
 def train(tmp_path, share: float | None, vq: RecordingVQ) -> torch.nn.Module:
-    objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
+    objective = {"lambda_vel": 1.0, "cond_drop_prob": 0.0}
     if share is not None:
         objective["guide_poses_vq_share"] = share
     trained, history = train_pose(
@@ -154,7 +154,7 @@ def test_a_share_outside_zero_to_one_is_refused_naming_the_key(tmp_path, share):
 
 
 def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
-    objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
+    objective = {"lambda_vel": 1.0, "cond_drop_prob": 0.0}
     args = (FixedWindows(), STATS, MODEL, TRAIN)
     person, vq = {"person": "T"}, RecordingVQ()
     plain, _ = train_pose(*args, objective, person, {"root": str(tmp_path)}, vq)
@@ -183,7 +183,7 @@ def test_a_wiener_gain_is_fitted_after_training_and_only_when_asked(tmp_path):
 
 
 def test_a_model_audio_width_other_than_the_cached_features_is_refused_before_training(tmp_path):
-    objective = {"diffusion_steps": 100, "lambda_vel": 1.0, "cond_drop_prob": 0.0}
+    objective = {"lambda_vel": 1.0, "cond_drop_prob": 0.0}
     with pytest.raises(ValueError, match=r"pose\.model\.audio_feature_dim is 80 .* are 40 wide"):
         train_pose(
             FixedWindows(),
