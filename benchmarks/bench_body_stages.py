@@ -17,6 +17,10 @@ in normalised units (the training mean pose is 0) at the valid 1 fps keyframes:
 - ``pose_x0_error``: the body denoiser's x0 MSE on the test clips' first 150 frames (true
   keyframes, normalised units) at several noise levels, with and without its fitted Wiener gain:
   a denoiser that uses x_t errs less at low t.
+- ``sampled_body``: where the run's own samples (Ours) and Random differ from GT in velocity:
+  their velocity variance over GT's along GT's principal velocity axes, and FD_k on the frames at
+  the body's sampling-window seams (the inpainted overlaps and the frames just after them) apart
+  from the frames in between.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from audio2photoreal_pipelines.data.normalise import denormalise, motion_mean_st
 from audio2photoreal_pipelines.data.windows import feature_index
 from audio2photoreal_pipelines.evaluation import metrics
 from audio2photoreal_pipelines.models.diffusion.schedules import make_training_scheduler, q_sample
+from audio2photoreal_pipelines.models.diffusion.windowing import window_starts
 from audio2photoreal_pipelines.models.generate import SamplingConfig, generate_body_from_keyframes
 from audio2photoreal_pipelines.models.vqvae import code_statistics
 from audio2photoreal_pipelines.units import KEYFRAME_STRIDE
@@ -49,6 +54,38 @@ def body_metrics(pred: np.ndarray, gt: np.ndarray, strokes: list[np.ndarray] | N
         "FD_k": round(metrics.fd_k(pred, gt), 4),
         "Div_k": round(metrics.div_k(pred), 4),
         "stroke_resp": stroke,
+    }
+
+
+def velocity_variance_by_axis(pred: np.ndarray, gt: np.ndarray, num_axes: int = 5) -> list:
+    """Velocity variance of pred (..., T, F) over GT's (S, T, F) along GT's top velocity axes."""
+    gt_velocity = np.diff(gt, axis=-2).reshape(-1, gt.shape[-1])
+    axes = np.linalg.eigh(np.cov(gt_velocity, rowvar=False))[1][:, ::-1][:, :num_axes]
+    pred_velocity = np.diff(pred, axis=-2).reshape(-1, pred.shape[-1])
+    ratio = np.var(pred_velocity @ axes, axis=0) / np.var(gt_velocity @ axes, axis=0)
+    return [round(float(r), 3) for r in ratio]
+
+
+def seam_frames(num_steps: int, config: SamplingConfig, after: int = 15) -> np.ndarray:
+    """(num_steps,) True on the frame-to-frame steps at the body's window seams: each later
+    window's inpainted overlap and the `after` frames that follow it, and a clip's first frames."""
+    window = config.body_window or config.window
+    seams = np.zeros(num_steps, dtype=bool)
+    seams[:after] = True
+    for start in window_starts(num_steps + 1, window, config.body_overlap)[1:]:
+        seams[start : start + config.body_overlap + after] = True
+    return seams
+
+
+def fd_k_at_seams(pred: np.ndarray, gt: np.ndarray, seams: np.ndarray) -> dict[str, float]:
+    """FD_k of pred (..., T, F) against gt (S, T, F) on the seam steps and on the others."""
+
+    def velocity(x: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.diff(x, axis=-2)[..., where, :].reshape(-1, x.shape[-1])
+
+    return {
+        name: round(metrics.frechet_distance(velocity(gt, where), velocity(pred, where)), 5)
+        for name, where in (("seams", seams), ("between_seams", ~seams))
     }
 
 
@@ -85,7 +122,15 @@ def x0_error_by_noise_level(
 def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
     run = load_run(
         project,
-        ["sample_inputs", "data_stats", "baseline_pool", "evaluation_truth", "params:sample"],
+        [
+            "sample_inputs",
+            "data_stats",
+            "baseline_pool",
+            "evaluation_truth",
+            "samples",
+            "baseline_samples",
+            "params:sample",
+        ],
         ["vq", "guide", "pose"],
     )
     run["sample"] = run.pop("params:sample")
@@ -168,6 +213,8 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
         with_truth = body_from(keyframes)
         without = body_from(np.zeros_like(keyframes))
     raw_gt = denormalise(gt, mean, std)
+    sampled = {"ours": run["samples"]["body"], "random": run["baseline_samples"]["Random_body"]}
+    seams = seam_frames(gt.shape[1] - 1, config)
     pose_true = body_metrics(denormalise(with_truth, mean, std), raw_gt, strokes)
     pose_true["keyframe_error_over_mean_pose"] = round(
         metrics.keyframe_error(with_truth[:, :, ::KEYFRAME_STRIDE], keyframes, mask)
@@ -184,6 +231,13 @@ def main(project: Path = PROJECT_ROOT) -> dict[str, Any]:
         "pose_true_keyframes": pose_true,
         "pose_without_keyframes": body_metrics(denormalise(without, mean, std), raw_gt, strokes),
         "pose_x0_error": x0_error_by_noise_level(run["pose"], inputs),
+        "sampled_body": {
+            name: {
+                "velocity_variance_over_gt_top_axes": velocity_variance_by_axis(body, raw_gt),
+                "fd_k": fd_k_at_seams(body, raw_gt, seams),
+            }
+            for name, body in sampled.items()
+        },
     }
 
 
