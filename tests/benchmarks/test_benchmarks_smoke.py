@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.benchmark_import import import_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +18,9 @@ def results():
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    sys.path.insert(0, str(BENCHMARKS_DIR))
     try:
-        import run_all
-
-        return run_all.main(quick=True)
+        return import_benchmark("run_all").main(quick=True)
     finally:
-        sys.path.remove(str(BENCHMARKS_DIR))
         torch.set_num_threads(threads)
 
 
@@ -82,7 +76,7 @@ def test_training_mfu_counts_flops_against_the_measured_peak(results):
 
 def test_targets_list_every_goal_with_its_value(results):
     entries = {entry["name"]: entry for entry in results["targets"]}
-    assert set(entries) == {name for name, _, _ in run_all_module().TARGETS}
+    assert set(entries) == {name for name, _, _ in import_benchmark("run_all").TARGETS}
     for entry in entries.values():
         assert set(entry) == {"name", "value", "goal", "met"}
         assert entry["goal"].startswith(">= ")
@@ -95,7 +89,7 @@ def test_targets_list_every_goal_with_its_value(results):
 
 
 def test_a_target_is_met_only_at_or_above_its_goal():
-    run_all = run_all_module()
+    run_all = import_benchmark("run_all")
     name, path, goal = run_all.TARGETS[0]
 
     def nested(value):
@@ -112,26 +106,12 @@ def test_a_target_is_met_only_at_or_above_its_goal():
     assert entry(None)["met"] is None
 
 
-def run_all_module():
-    sys.path.insert(0, str(BENCHMARKS_DIR))
-    try:
-        import run_all
-
-        return run_all
-    finally:
-        sys.path.remove(str(BENCHMARKS_DIR))
-
-
 def test_sampling_rtf_times_face_and_body_for_every_sampler():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    sys.path.insert(0, str(BENCHMARKS_DIR))
     try:
-        import bench_sampling_rtf
-
-        result = bench_sampling_rtf.main(size="base", quick=True)
+        result = import_benchmark("bench_sampling_rtf").main(size="base", quick=True)
     finally:
-        sys.path.remove(str(BENCHMARKS_DIR))
         torch.set_num_threads(threads)
     assert result["repetitions"] == 5 and result["clip_s"] == 20
     timing = result["ddim5"]

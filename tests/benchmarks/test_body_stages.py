@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from audio2photoreal_pipelines.models.generate import SamplingConfig
-
-BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.benchmark_import import import_benchmark
 
 
 @pytest.fixture(scope="module")
 def body_stages():
-    sys.path.insert(0, str(BENCHMARKS_DIR))
-    try:
-        import bench_body_stages
-
-        return bench_body_stages
-    finally:
-        sys.path.remove(str(BENCHMARKS_DIR))
+    return import_benchmark("bench_body_stages")
 
 
 def random_walk(rng: np.random.Generator, shape: tuple[int, ...], scales: np.ndarray) -> np.ndarray:
