@@ -22,6 +22,7 @@ from audio2photoreal_pipelines.models.diffusion.schedules import (
 )
 from audio2photoreal_pipelines.models.diffusion.windowing import slice_condition
 from audio2photoreal_pipelines.parameter_block import ParameterError
+from tests.conftest import project_parameters
 
 FEATURES = 16
 TINY = dict(dim=32, depth=2, heads=4, ff_dim=64, audio_feature_dim=FEATURES)
@@ -266,3 +267,17 @@ def test_denoiser_overfits_a_tiny_batch(make, no_dropout: dict) -> None:
         loss.backward()
         opt.step()
     assert fixed_loss() < before / 10
+
+
+def test_base_pose_audio_tokens_see_a_stroke_second_back():
+    """A stroke moves the body for up to a second after its onset (0.3-0.6 s stroke, 0.4 s
+    hold), so the base body model's frame-aligned audio token must see that far back."""
+    torch.manual_seed(0)
+    params = project_parameters()["pose"]["model"]
+    encoder = build_pose_denoiser(params).audio_encoder
+    frames, query = 120, 90
+    features = torch.randn(1, 400, params["audio_feature_dim"], requires_grad=True)
+    encoder(features, frames)[0, query].sum().backward()
+    seen = features.grad[0].abs().sum(dim=-1).nonzero()[:, 0]  # feature rows at 100 Hz
+    earliest_frame = int(seen.min()) * frames / features.shape[1]
+    assert query - earliest_frame >= 27, f"the token sees {query - earliest_frame:.0f} frames back"
