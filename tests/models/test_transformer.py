@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rotary_embedding_torch import RotaryEmbedding, apply_rotary_emb
 
 from audio2photoreal_pipelines.models.transformer import (
     FiLMTransformerDecoder,
     Memory,
     MemoryKV,
+    rotate,
+    rotations_from_angles,
 )
 
 DIM, HEADS = 32, 4
@@ -172,6 +175,42 @@ def test_rotary_depends_only_on_relative_positions():
     # A shift of the memory alone changes the output: positions are not ignored.
     c = decoder(x, cond, positions=pos, memories=[shifted])
     assert not torch.allclose(a, c, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "odd_offset_view", "bfloat16"])
+def test_rotate_matches_the_rotary_library(layout):
+    """The complex product rotates as `apply_rotary_emb` does, on any strides and dtype."""
+    g = torch.Generator().manual_seed(0)
+    angles = RotaryEmbedding(dim=8)(torch.rand(1, 5, generator=g) * 40.0)[:, None]  # (1, 1, 5, 8)
+    x = torch.randn(2, 3, 5, 8, generator=g)
+    if layout == "odd_offset_view":
+        x = torch.randn(2, 3, 5, 9, generator=g)[..., 1:]  # every pair starts at an odd offset
+    if layout == "bfloat16":
+        x = x.bfloat16()
+    expected = apply_rotary_emb(angles, x)
+    rotated = rotate(x, rotations_from_angles(angles))
+    assert rotated.dtype == x.dtype
+    torch.testing.assert_close(
+        rotated, expected, atol=1e-5 if layout != "bfloat16" else 2e-2, rtol=0
+    )
+
+
+def test_memory_rows_shared_by_groups_of_samples_match_repeated_memory():
+    """A memory of B rows serves x of B·G rows as if each memory row were repeated G times."""
+    decoder = make_decoder(num_memories=1)
+    x, cond, pos = inputs(batch=6)
+    mem = memory(2, 9, seed=2)
+    mem.mask = torch.ones(2, 9, dtype=torch.bool)
+    mem.mask[1, 6:] = False
+    repeated = Memory(mem.tokens.repeat_interleave(3, dim=0), mem.positions)
+    repeated.mask = mem.mask.repeat_interleave(3, dim=0)
+    shared = decoder(x, cond, positions=pos, memories=[mem])
+    torch.testing.assert_close(
+        shared, decoder(x, cond, positions=pos, memories=[repeated]), atol=1e-5, rtol=0
+    )
+    # Row 3 belongs to clip 1: with clip 0's memory row it would differ.
+    wrong = Memory(mem.tokens[:1].expand(6, -1, -1), mem.positions)
+    assert not torch.allclose(shared[3], decoder(x, cond, positions=pos, memories=[wrong])[3])
 
 
 def test_per_sample_positions_match_shared_positions():

@@ -24,6 +24,7 @@ import torchaudio
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio2photoreal_pipelines.models.dropout import Dropout
 from audio2photoreal_pipelines.units import SAMPLE_RATE
 
 FEATURE_SAMPLE_RATE = 16_000
@@ -137,7 +138,7 @@ class AudioEncoder(nn.Module):
         )
         self.shrink = 0 if padding == "same" else sum(d * (kernel_size - 1) for d in dilations)
         self.act = nn.GELU() if activation == "gelu" else nn.LeakyReLU(0.2)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pointwise = nn.Conv1d(hidden_dim, hidden_dim, 1) if pointwise_out else nn.Identity()
         self.out = nn.Linear(hidden_dim, out_dim)
 

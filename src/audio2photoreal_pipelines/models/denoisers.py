@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from audio2photoreal_pipelines.models.audio import AudioEncoder
 from audio2photoreal_pipelines.models.diffusion.denoiser import ConditionalDenoiser, expand_drop
+from audio2photoreal_pipelines.models.dropout import Dropout
 from audio2photoreal_pipelines.models.transformer import (
     FiLMTransformerDecoder,
     Memory,
@@ -77,17 +78,17 @@ class RotaryEncoderLayer(nn.Module):
         self.ff = nn.Sequential(
             nn.Linear(dim, ff_dim),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(ff_dim, dim),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
-    def forward(self, x: Tensor, freqs: Tensor, mask: Tensor | None) -> Tensor:
-        """x (B, T, D) with rotary angles freqs and key mask (B, 1, 1, T) -> (B, T, D)."""
+    def forward(self, x: Tensor, rotations: Tensor, mask: Tensor | None) -> Tensor:
+        """x (B, T, D) with rotary rotations and key mask (B, 1, 1, T) -> (B, T, D)."""
         h = self.attn_norm(x)
-        k, v = self.attn.project_kv(h, freqs)
-        x = x + self.dropout(self.attn(h, freqs, k, v, mask))
+        k, v = self.attn.project_kv(h, rotations)
+        x = x + self.dropout(self.attn(h, rotations, k, v, mask))
         return x + self.ff(self.ff_norm(x))
 
 
@@ -127,7 +128,7 @@ class CausalPoseConvHead(nn.Module):
         )
         self.left_pad = sum(2 * d for _, _, d in specs)  # 24: output length = input length
         self.act = nn.LeakyReLU(0.2)
-        self.dropout = nn.Dropout(dropout)  # follows train()/eval(), unlike upstream
+        self.dropout = Dropout(dropout)  # follows train()/eval(), unlike upstream
         self.out = nn.Conv1d(channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -299,10 +300,10 @@ class FaceDenoiser(_FiLMDenoiser):
 
     def _encode_tokens(self, tokens: Tensor, length_mask: Tensor) -> Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32)
-        freqs = self.decoder.freqs(positions)
+        rotations = self.decoder.rotations(positions)
         key_mask = rearrange(length_mask, "b t -> b 1 1 t")
         for layer in self.cond_encoder:
-            tokens = layer(tokens, freqs, key_mask)
+            tokens = layer(tokens, rotations, key_mask)
         return tokens
 
     def encode_condition(self, cond: Mapping[str, Tensor], drop: Tensor) -> DenoiserContext:

@@ -192,19 +192,15 @@ class GuideTransformer(nn.Module):
     ) -> Tensor:
         """Sample tokens (B·num_samples, K, Q), clip-major: row b·num_samples + s is clip b.
 
-        Audio is encoded once per clip and repeated for its samples; with use_cache the memory
-        keys/values are projected once and self-attention uses a KV cache. Runs in eval mode
-        (dropout off) and restores the previous mode. No CFG, as upstream.
+        Audio is encoded and its memory attended once per clip for all its samples; with
+        use_cache the memory keys/values are projected once and self-attention uses a KV cache.
+        Runs in eval mode (dropout off) and restores the previous mode. No CFG, as upstream.
         """
         was_training = self.training
         self.eval()
         try:
+            # One memory row per clip serves that clip's num_samples rows (see RotaryAttention).
             memory, cond = self.encode_audio(audio_features, frame_mask=frame_mask)
-            memory = Memory(
-                tokens=memory.tokens.repeat_interleave(num_samples, dim=0),
-                positions=memory.positions,
-                mask=None if memory.mask is None else memory.mask.repeat_interleave(num_samples, 0),
-            )
             cond = cond.repeat_interleave(num_samples, dim=0)
             total = num_keyframes * self.num_quantizers
             positions = self.token_positions(total, cond.device)
