@@ -17,7 +17,10 @@ from typing import Any
 
 import torch
 
-from audio2photoreal_pipelines.parameters import load_parameters
+# Before the first kedro import: the project's logging writes to stdout, which holds the JSON here.
+os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("logging.yml")))
+
+from audio2photoreal_pipelines.parameters import load_parameters  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"

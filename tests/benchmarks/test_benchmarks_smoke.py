@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from tests.benchmarks.benchmark_import import import_benchmark
+from tests.benchmarks.benchmark_import import BENCHMARKS_DIR, import_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +123,32 @@ def test_sampling_rtf_times_face_and_body_for_every_sampler():
     assert timing["face_s"] > 0 and timing["body_s"] > 0
     expected = 20 / (timing["face_s"] + timing["body_s"])
     assert timing["real_time_factor"] == pytest.approx(expected, rel=0.02)
+
+
+def test_training_flops_count_the_fused_cpu_attention_kernel():
+    """Forward: query · key and weights · value, 2·B·H·L·S·D FLOPs each; backward: twice that."""
+    bench = import_benchmark("bench_training_mfu")
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, length, 4, generator=g) for length in (5, 7, 7))
+    for tensor in (q, k, v):
+        tensor.requires_grad_(True)
+    counter = bench.attention_counting_flop_counter()
+    with counter, sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # the kernel CPU training runs
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+    forward = 2 * (2 * 2 * 3 * 5 * 7 * 4)
+    assert counter.get_total_flops() == 3 * forward
+
+
+def test_a_benchmark_prints_only_json_on_stdout():
+    """`python benchmarks/<name>.py > out.json` gives JSON: the project's logs go to stderr."""
+    env = {key: value for key, value in os.environ.items() if key != "KEDRO_LOGGING_CONFIG"}
+    script = "import _timing; _timing.print_json({'ok': True})"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BENCHMARKS_DIR.parent,  # the project root, where conf/logging.yml logs to stdout
+        env={**env, "PYTHONPATH": str(BENCHMARKS_DIR)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {"ok": True}
