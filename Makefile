@@ -32,8 +32,9 @@ viz: install
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
+# Silent, so that stdout is the one JSON document (make echoes a recipe's command there).
 benchmark: install
-	$(BIN)/python benchmarks/run_all.py
+	@$(BIN)/python benchmarks/run_all.py
 
 # A local web page for a registered person (README "Serving a trained person"): champion by default.
 demo: install
