@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -43,6 +44,31 @@ def test_the_file_reads_as_upstream_reads_it(tmp_path):
     loaded = np.load(path, allow_pickle=True).item()
 
     assert loaded["motions"].shape == (4, 104, 1, 60)
+
+
+def test_a_file_upstream_wrote_with_np_save_loads(tmp_path):
+    path = tmp_path / "results.npy"
+    data = _results()
+    np.save(path, data, allow_pickle=True)
+
+    loaded = UpstreamResultsDataset(filepath=str(path)).load()
+
+    np.testing.assert_array_equal(loaded["audio"], data["audio"])
+
+
+def test_save_writes_the_arrays_without_copying_them(tmp_path):
+    data = _results(n=4, frames=600)  # 30 MB of audio
+    dataset = UpstreamResultsDataset(filepath=str(tmp_path / "results.npy"))
+
+    tracemalloc.start()
+    try:
+        dataset.save(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < data["audio"].nbytes / 4  # np.save's protocol 4 holds a copy of each array
+    np.testing.assert_array_equal(dataset.load()["audio"], data["audio"])
 
 
 def test_save_refuses_a_dict_missing_upstream_keys(tmp_path):
