@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,6 +31,14 @@ TINY_PERSON = {
     "synthetic.min_seconds": 21,
     "synthetic.max_seconds": 25,
 }
+
+
+def load_script(name: str):
+    """The module ``scripts/<name>.py``: scripts are not in the package, so load one by its path."""
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
 
 
 def project_parameters(env: str = "base") -> dict:

@@ -1,7 +1,6 @@
 """Tests of the deterministic synthetic person."""
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from audio2photoreal_pipelines.data.synthetic import (
     load_scales,
     write_npz_atomic,
 )
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = REPO / ".." / "shared" / "upstream-data"
@@ -214,10 +214,7 @@ def test_shipped_scales_match_upstream_rlw104(tmp_path: Path) -> None:
     stats_path = UPSTREAM / "RLW104" / "data_stats.pth"
     if not stats_path.exists():
         pytest.skip("../shared/upstream-data not present (fresh clone)")
-    script_path = REPO / "scripts" / "derive_synthetic_scales.py"
-    spec = importlib.util.spec_from_file_location("derive_synthetic_scales", script_path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("derive_synthetic_scales")
     derived, shipped = script.derive_scales(stats_path), load_scales()
     assert derived.keys() == shipped.keys()
     for key, value in derived.items():
