@@ -23,6 +23,7 @@ _LIST_OPTIONS = {
     "extra-index-url": "--extra-index-url",
     "find-links": "--find-links",
     "constraint": "--constraint",
+    "trusted-host": "--allow-insecure-host",
 }
 # pip reads [global], then [install] for `pip install`, then the PIP_* variables (":env:").
 _SECTION_ORDER = ("global", "install", ":env:")
@@ -58,10 +59,13 @@ def uv_options(settings: dict[str, str]) -> list[str]:
 
 
 def uv_environment(settings: dict[str, str]) -> dict[str, str]:
-    """The process environment for uv, with pip's certificate bundle and timeout where set."""
+    """uv's process environment, with pip's certificate bundle, proxy and timeout where set."""
     env = dict(os.environ)
     if "cert" in settings:
         env.setdefault("SSL_CERT_FILE", settings["cert"])
+    if "proxy" in settings:
+        env.setdefault("HTTPS_PROXY", settings["proxy"])
+        env.setdefault("HTTP_PROXY", settings["proxy"])
     if "timeout" in settings or "default-timeout" in settings:
         env.setdefault("UV_HTTP_TIMEOUT", settings.get("timeout") or settings["default-timeout"])
     return env
@@ -73,8 +77,10 @@ def main(packages: list[str]) -> int:
     if not uv.exists():
         sys.exit(f"{uv} not found: install it first with `{python} -m pip install uv`")
     config = subprocess.run(
-        [str(python), "-m", "pip", "config", "list"], capture_output=True, text=True, check=True
+        [str(python), "-m", "pip", "config", "list"], capture_output=True, text=True
     )
+    if config.returncode != 0:
+        sys.exit(f"`pip config list` failed, so pip's indexes are unknown:\n{config.stderr}")
     settings = pip_settings(config.stdout)
     command = [str(uv), "pip", "install", "--quiet", "--python", str(python)]
     command += uv_options(settings) + packages

@@ -1,5 +1,7 @@
 """scripts/install.py: uv gets the indexes, wheel folders and caps pip is configured with."""
 
+import pytest
+
 from tests.conftest import load_script
 
 install = load_script("install")
@@ -39,12 +41,15 @@ def test_environment_overrides_install_section_overrides_global() -> None:
         "install.index-url='https://install.example/simple'\n"
         "global.index-url='https://global.example/simple'\n"
         "global.no-index='true'\n"
+        "global.trusted-host='mirror.example other.example'\n"
         "user.timeout='5'\n"
     )
     assert settings["index-url"] == "https://env.example/simple"
     options = install.uv_options(settings)
     assert options[options.index("--index-url") + 1] == "https://env.example/simple"
     assert options[-1] == "--no-index"
+    hosts = [options[i + 1] for i, flag in enumerate(options) if flag == "--allow-insecure-host"]
+    assert hosts == ["mirror.example", "other.example"]
     # A section pip does not apply to `pip install` is left out.
     assert "timeout" not in settings
 
@@ -53,9 +58,23 @@ def test_no_pip_configuration_means_pypi_as_pip_would_use() -> None:
     assert install.uv_options(install.pip_settings("")) == ["--index-strategy", "unsafe-best-match"]
 
 
-def test_pips_certificate_and_timeout_reach_uv(monkeypatch) -> None:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("UV_HTTP_TIMEOUT", raising=False)
-    env = install.uv_environment(install.pip_settings(MACHINE_CONFIG))
+def test_pips_certificate_proxy_and_timeout_reach_uv(monkeypatch) -> None:
+    for name in ("SSL_CERT_FILE", "UV_HTTP_TIMEOUT", "HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    config = MACHINE_CONFIG + "global.proxy='http://proxy.example:3128'\n"
+    env = install.uv_environment(install.pip_settings(config))
     assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
     assert env["UV_HTTP_TIMEOUT"] == "180"
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://proxy.example:3128"
+
+
+def test_a_users_own_environment_wins_over_pips_files(monkeypatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", "/home/me/corporate.pem")
+    env = install.uv_environment(install.pip_settings(MACHINE_CONFIG))
+    assert env["SSL_CERT_FILE"] == "/home/me/corporate.pem"
+
+
+def test_a_venv_without_uv_gets_a_clear_error(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(install.sys, "executable", str(tmp_path / "bin" / "python"))
+    with pytest.raises(SystemExit, match="uv not found: install it first"):
+        install.main(["-e", "."])
