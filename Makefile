@@ -35,8 +35,10 @@ viz: install
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
-# Silent, so that stdout is the one JSON document (make echoes a recipe's command there).
-benchmark: install
+# Silent, with the install's commands and messages on stderr, so that stdout is the one JSON
+# document (make echoes a recipe's command there, as on a fresh clone's first install).
+benchmark:
+	@$(MAKE) --no-print-directory install >&2
 	@$(BIN)/python benchmarks/run_all.py
 
 # A local web page for a registered person (README "Serving a trained person"): champion by default.
